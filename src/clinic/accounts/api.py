@@ -1,0 +1,66 @@
+
+from uuid import UUID
+
+from django.utils.translation import gettext as _
+from ninja import Router
+from ninja.pagination import paginate
+
+from clinic.accounts import selectors, services
+from clinic.accounts.schemas import MeOut, TokenCreated, TokenOut, TokenRequest
+from clinic.api.auth import require
+from clinic.api.pagination import PagePagination
+from clinic.core.errors import NotFound, ValidationFailed
+
+router = Router(tags=["auth"])
+
+
+@router.post("/auth/token", auth=None, response={201: TokenCreated})
+def token_create(request, payload: TokenRequest):
+    """Exchange email, password and organization slug for a bearer token."""
+    request.keep_writes_on_error = True  # failed attempts are counted and audited
+    membership = services.login_verify(
+        request=request, email=payload.email, password=payload.password,
+        organization_slug=payload.organization,
+    )
+    issued = services.token_create(membership=membership, name=payload.name)
+    return 201, {"token": issued.raw, "expires_at": issued.token.expires_at}
+
+
+@router.delete("/auth/token", response={204: None})
+@require("token.manage_own")
+def token_revoke_current(request):
+    """Revoke the token this request is authenticated with."""
+    if request.api_token is None:
+        raise ValidationFailed(_("This request is not authenticated with a token."),
+                               details={"Authorization": [_("bearer token required")]})
+    services.token_revoke(token=request.api_token)
+    return 204, None
+
+
+@router.get("/auth/tokens", response=list[TokenOut])
+@require("token.manage_own")
+@paginate(PagePagination)
+def tokens_list(request):
+    """Your tokens in this organization (never their secrets)."""
+    return selectors.tokens_of_membership(request.auth)
+
+
+@router.delete("/auth/tokens/{token_id}", response={204: None})
+@require("token.manage_own")
+def token_revoke(request, token_id: UUID):
+    token = selectors.tokens_of_membership(request.auth).filter(id=token_id).first()
+    if token is None:
+        raise NotFound(_("Token not found."))
+    services.token_revoke(token=token)
+    return 204, None
+
+
+@router.get("/me", response=MeOut, tags=["me"])
+def me(request):
+    m = request.auth
+    return {
+        "user": m.user,
+        "organization": m.organization,
+        "role": m.role,
+        "permissions": sorted(m.permissions),
+    }

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from clinic.accounts.roles import Role, role_permissions
+from clinic.core.models import TenantModel
+from clinic.core.security import CURRENT_ORG, CURRENT_USER
+
+LOCALES = [("en", "English"), ("fr", "Français"), ("ar", "العربية")]
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(tz)s is not an IANA time zone."), params={"tz": value})
+
+
+class Organization(models.Model):
+    """The tenant itself: a global table (it is not owned by a tenant, it is one)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    currency = models.CharField(max_length=3, default="EUR")
+    default_locale = models.CharField(max_length=5, choices=LOCALES, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="organization_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=Q(default_locale__in=["en", "fr", "ar"]), name="organization_locale"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractBaseUser):
+    """A login. Global: one person may belong to several organizations."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    preferred_locale = models.CharField(max_length=5, choices=LOCALES, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(email=models.functions.Lower("email")),
+                                   name="user_email_lowercase"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+
+class Membership(TenantModel):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # A user also sees their own memberships in other organizations (organization switcher).
+    rls_using = f"organization_id = {CURRENT_ORG} OR user_id = {CURRENT_USER}"
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="membership_unique"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return role_permissions(self.role)
+
+    def has(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+class ApiToken(TenantModel):
+    """A bearer token for one membership. Only its SHA-256 is stored."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # Knowing the secret (its hash is put in app.token_hash) reveals that one row, before the
+    # tenant is known; nothing else is visible without a tenant.
+    rls_using = (
+        f"organization_id = {CURRENT_ORG} "
+        "OR key_hash = NULLIF(current_setting('app.token_hash', true), '')"
+    )
+    audit_redact = ("key_hash",)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "membership"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")),
+                                   name="apitoken_expiry_after_creation"),
+        ]

@@ -1,0 +1,29 @@
+"""The API object: /api/v1, bearer/session auth, one error envelope. Each module adds a router."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from clinic.api.auth import MembershipAuth
+from clinic.api.errors import errors_register
+
+api = NinjaAPI(
+    title="Clinic API",
+    version="1",
+    urls_namespace="api",
+    auth=MembershipAuth(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+errors_register(api)
+
+
+def routers_register() -> None:
+    from clinic.accounts.api import router as accounts_router
+    from clinic.audit.api import router as audit_router
+
+    api.add_router("", accounts_router)
+    api.add_router("/audit-events", audit_router)
+
+
+routers_register()

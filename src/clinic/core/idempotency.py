@@ -1,0 +1,80 @@
+"""`Idempotency-Key` for every write under /api/: a replay gets the original response.
+
+The key row is inserted *before* the handler runs, in the request's transaction. A concurrent
+request with the same key blocks on the unique index until the first commits, then replays its
+response; if the first failed (and rolled back), the second simply runs. The same key with a
+different method, path or body is refused with 422.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+from clinic.core.errors import error_body
+from clinic.core.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def request_fingerprint(request) -> str:
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.get_full_path().encode(), request.body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        key = request.headers.get(HEADER, "").strip()
+        membership = getattr(request, "membership", None)
+        if not key or request.method not in WRITE_METHODS or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if membership is None:
+            return self.get_response(request)  # the API answers 401
+        if len(key) > 255:
+            return JsonResponse(
+                error_body("validation_error", _("Idempotency-Key is longer than 255 characters."),
+                           {"Idempotency-Key": ["too long"]}), status=422)
+        fingerprint = request_fingerprint(request)
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    organization_id=membership.organization_id,
+                    key=key, request_hash=fingerprint, method=request.method,
+                    path=request.path[:500],
+                )
+        except IntegrityError:
+            previous = IdempotencyRecord.objects.get(key=key)
+            if previous.request_hash != fingerprint:
+                return JsonResponse(
+                    error_body(
+                        "idempotency_key_reused",
+                        _("This Idempotency-Key was used for a different request."),
+                        {"Idempotency-Key": [key]},
+                    ),
+                    status=422,
+                )
+            response = HttpResponse(
+                bytes(previous.response_body or b""),
+                status=previous.response_status or 200,
+                content_type=previous.response_content_type or "application/json",
+            )
+            response["Idempotent-Replayed"] = "true"
+            return response
+        response = self.get_response(request)
+        if response.status_code < 400 and not getattr(response, "streaming", False):
+            IdempotencyRecord.objects.filter(id=record.id).update(
+                response_status=response.status_code,
+                response_body=response.content,
+                response_content_type=response.get("Content-Type", ""),
+            )
+        return response

@@ -1,0 +1,66 @@
+"""Base models. Every tenant-owned table inherits `TenantModel`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from clinic.core.tenancy import require_org_id
+
+
+class TenantQuerySet(models.QuerySet):
+    pass
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
+    """Only the current organization's rows; refuses to run with no tenant set.
+
+    Row-level security in PostgreSQL is the second wall behind this one.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().filter(organization_id=require_org_id())
+
+
+class TenantModel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+", db_index=True
+    )
+
+    objects = TenantManager()
+    # Deliberate bypass of the Python-side scoping (RLS still applies); grep for `unscoped_`.
+    unscoped_objects = models.Manager()
+
+    # SQL boolean expression for the row-level security policy; see core/security.py.
+    rls_using: str | None = None
+    # Columns kept out of audit before/after images (secrets).
+    audit_redact: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "unscoped_objects"
+
+    def save(self, *args, **kwargs):
+        if self.organization_id is None:
+            self.organization_id = require_org_id()
+        super().save(*args, **kwargs)
+
+
+class IdempotencyRecord(TenantModel):
+    """A write request made with an `Idempotency-Key`, and the response it got."""
+
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.BinaryField(null=True)
+    response_content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="idempotency_key_unique")
+        ]

@@ -1,0 +1,15 @@
+from django.urls import include, path
+
+from clinic.api.main import api
+from clinic.core import health
+
+urlpatterns = [
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("clinic.web.urls")),
+]
+
+handler404 = "clinic.web.views.not_found"
+handler500 = "clinic.web.views.server_error"

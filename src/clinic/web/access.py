@@ -1,0 +1,33 @@
+"""Page access: one decorator for every page, the counterpart of the API's `require`."""
+
+from __future__ import annotations
+
+import functools
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseForbidden
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+
+def page_requires(permission: str | None = None):
+    """Logged in, with a membership in the active organization, whose role grants `permission`."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated or request.membership is None:
+                return redirect_to_login(request.get_full_path())
+            if permission and not request.membership.has(permission):
+                body = render_to_string(
+                    "web/forbidden.html",
+                    {"message": _("Your role does not allow this page.")},
+                    request=request,
+                )
+                return HttpResponseForbidden(body)
+            return view(request, *args, **kwargs)
+
+        wrapper.required_permission = permission
+        return wrapper
+
+    return decorator

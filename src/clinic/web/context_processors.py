@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+# (label, url name, permission needed); the layout shows only what the role allows.
+NAVIGATION = [
+    (_("Home"), "web:home", "home.view"),
+    (_("Members"), "web:members", "membership.manage"),
+    (_("Audit log"), "web:audit", "audit.view"),
+]
+
+
+def navigation(request):
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        return {"nav_items": []}
+    items = [
+        {"label": label, "url": reverse(name), "active": request.path == reverse(name)}
+        for label, name, perm in NAVIGATION
+        if membership.has(perm)
+    ]
+    return {"nav_items": items, "active_membership": membership}

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from clinic.web import views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("organization/switch/", views.organization_switch, name="organization_switch"),
+    path("members/", views.members, name="members"),
+    path("audit/", views.audit, name="audit"),
+]
