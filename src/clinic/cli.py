@@ -53,7 +53,10 @@ class Database:
         from clinic.core import embedded
 
         if self.started and not self.keep_running:
-            embedded.server_stop(_var_dir())
+            from django.db import connections
+
+            connections.close_all()
+            embedded.server_stop_if_idle(_var_dir())
 
 
 def _django_setup() -> None:
@@ -241,6 +244,8 @@ def cmd_run(args) -> int:
     """What `make run` does: migrate, load the demo clinic if the database is empty, serve."""
     from clinic.accounts.models import Organization
 
+    # `make run` serves plain HTTP on loopback: cookies cannot be Secure-only there.
+    os.environ.setdefault("SECURE_COOKIES", "0")
     cmd_migrate(argparse.Namespace(verbosity=0))
     if not Organization.objects.exists():
         cmd_demo(argparse.Namespace(org_slug="demo", password=None))
@@ -250,6 +255,13 @@ def cmd_run(args) -> int:
 def cmd_worker(args) -> int:
     # No background work exists yet; say so rather than pretend.
     _print("clinic worker: no background tasks are defined yet; nothing to run.")
+    return 0
+
+
+def cmd_permissions(args) -> int:
+    from clinic.accounts.roles import permission_table_markdown
+
+    print(permission_table_markdown(), end="")
     return 0
 
 
@@ -308,6 +320,8 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["start", "stop", "status", "psql"])
     s.add_argument("--user", help="role for psql (default: the owner role)")
 
+    sub.add_parser("permissions", help="print the role → permission matrix (Markdown)")
+
     s = sub.add_parser("manage", help="Django's manage.py", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -316,7 +330,7 @@ def parser_build() -> argparse.ArgumentParser:
 COMMANDS = {
     "serve": cmd_serve, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
     "demo": cmd_demo, "createorg": cmd_createorg, "createuser": cmd_createuser,
-    "token": cmd_token, "manage": cmd_manage,
+    "token": cmd_token, "manage": cmd_manage, "permissions": cmd_permissions,
 }
 
 
@@ -324,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser_build().parse_args(argv)
     _home()
     _secret_key_ensure()
+    from clinic.core.i18n import messages_compile
+
+    messages_compile()
     if args.command == "db":
         return cmd_db(args)
     from clinic.core.errors import DomainError

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "clinic.core",
     "clinic.accounts",
     "clinic.audit",
+    "clinic.directory",
     "clinic.web",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -132,7 +133,8 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Served through finders by WhiteNoise; set STATIC_ROOT and run collectstatic for production.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 # Front-end packages are installed by npm at set-up and served from node_modules, never vendored.
 STATICFILES_DIRS = [("vendor", PROJECT_DIR / "node_modules")] if (
     PROJECT_DIR / "node_modules"

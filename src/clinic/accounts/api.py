@@ -2,11 +2,11 @@
 from uuid import UUID
 
 from django.utils.translation import gettext as _
-from ninja import Router
+from ninja import Router, Status
 from ninja.pagination import paginate
 
 from clinic.accounts import selectors, services
-from clinic.accounts.schemas import MeOut, TokenCreated, TokenOut, TokenRequest
+from clinic.accounts.schemas import MeOut, TokenCreated, TokenName, TokenOut, TokenRequest
 from clinic.api.auth import require
 from clinic.api.pagination import PagePagination
 from clinic.core.errors import NotFound, ValidationFailed
@@ -23,7 +23,7 @@ def token_create(request, payload: TokenRequest):
         organization_slug=payload.organization,
     )
     issued = services.token_create(membership=membership, name=payload.name)
-    return 201, {"token": issued.raw, "expires_at": issued.token.expires_at}
+    return Status(201, {"token": issued.raw, "expires_at": issued.token.expires_at})
 
 
 @router.delete("/auth/token", response={204: None})
@@ -34,7 +34,15 @@ def token_revoke_current(request):
         raise ValidationFailed(_("This request is not authenticated with a token."),
                                details={"Authorization": [_("bearer token required")]})
     services.token_revoke(token=request.api_token)
-    return 204, None
+    return Status(204, None)
+
+
+@router.post("/auth/tokens", response={201: TokenCreated})
+@require("token.manage_own")
+def token_create_another(request, payload: TokenName):
+    """A further token for yourself (e.g. one per integration), shown once."""
+    issued = services.token_create(membership=request.auth, name=payload.name)
+    return Status(201, {"token": issued.raw, "expires_at": issued.token.expires_at})
 
 
 @router.get("/auth/tokens", response=list[TokenOut])
@@ -52,7 +60,7 @@ def token_revoke(request, token_id: UUID):
     if token is None:
         raise NotFound(_("Token not found."))
     services.token_revoke(token=token)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=MeOut, tags=["me"])

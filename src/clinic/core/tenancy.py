@@ -61,9 +61,17 @@ def _set_db(settings: dict[str, str | None], using: str = "default") -> None:
 def request_meta_activate(
     *, request_id: str | None, ip: str | None, user_agent: str | None, using: str = "default"
 ) -> None:
-    """Who is asking, for the audit triggers (transaction-local)."""
+    """Who is asking, for the audit triggers (transaction-local). Clears any tenant left on a
+    reused connection or an enclosing transaction: each request starts as nobody."""
     _set_db(
-        {"app.request_id": request_id, "app.ip": ip, "app.user_agent": (user_agent or "")[:500]},
+        {
+            "app.request_id": request_id,
+            "app.ip": ip,
+            "app.user_agent": (user_agent or "")[:500],
+            "app.org_id": None,
+            "app.user_id": None,
+            "app.token_hash": None,
+        },
         using,
     )
 
@@ -78,7 +86,11 @@ def tenant_activate(
     org = uuid.UUID(str(org_id)) if org_id else None
     user = uuid.UUID(str(user_id)) if user_id else None
     _set_db(
-        {"app.org_id": str(org) if org else None, "app.user_id": str(user) if user else None},
+        {
+            "app.org_id": str(org) if org else None,
+            "app.user_id": str(user) if user else None,
+            "app.token_hash": None,  # a token lookup's visibility ends once the tenant is known
+        },
         using,
     )
     return _state.set(TenantState(org, user))

@@ -1,0 +1,89 @@
+"""Walks every route registered on the API, so new routes are covered automatically:
+- without credentials → 401 (except the few routes that are public by design);
+- with clinic A's owner and an id that belongs to clinic B → 404, never 403, never B's data.
+
+A new path parameter needs an entry in OTHER_ORG_OBJECTS (a function that returns an id of
+clinic B's object of that kind); the test fails until it has one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from clinic.api.main import api as ninja_api
+
+PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
+
+
+def _routes() -> list[tuple[str, str, bool]]:
+    schema = ninja_api.get_openapi_schema()
+    routes = []
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            routes.append((method.upper(), path, bool(op.get("security"))))
+    return sorted(routes)
+
+
+ROUTES = _routes()
+
+
+def _token_of(persona):
+    from clinic.accounts.models import ApiToken
+    from clinic.core.tenancy import tenant_context
+
+    with tenant_context(persona.org.id):
+        return ApiToken.objects.filter(membership=persona.membership).first().id
+
+
+def _audit_event_of(persona):
+    from clinic.audit.models import AuditEvent
+    from clinic.core.tenancy import tenant_context
+
+    with tenant_context(persona.org.id):
+        return AuditEvent.objects.first().id
+
+
+# path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
+OTHER_ORG_OBJECTS = {
+    "token_id": _token_of,
+    "event_id": _audit_event_of,
+}
+
+
+def _fill(path: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
+
+
+def _params(path: str) -> list[str]:
+    return re.findall(r"\{(\w+)\}", path)
+
+
+def test_there_are_routes_to_walk():
+    assert len(ROUTES) >= 7
+
+
+@pytest.mark.parametrize(("method", "path", "secured"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+def test_route_requires_authentication(method, path, secured, api):
+    if (method, path) in PUBLIC_ROUTES:
+        assert not secured
+        return
+    assert secured, f"{method} {path} is not protected by authentication"
+    url = _fill(path, {p: uuid.uuid4() for p in _params(path)})
+    response = getattr(api, method.lower())(url)
+    assert response.status_code == 401, response.content
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(("method", "path", "secured"), [r for r in ROUTES if _params(r[1])],
+                         ids=[f"{m} {p}" for m, p, _ in ROUTES if _params(p)])
+def test_other_organizations_objects_are_not_found(method, path, secured, api, owner_a, owner_b):
+    missing = [p for p in _params(path) if p not in OTHER_ORG_OBJECTS]
+    assert not missing, f"add {missing} to OTHER_ORG_OBJECTS for {method} {path}"
+    url = _fill(path, {p: OTHER_ORG_OBJECTS[p](owner_b) for p in _params(path)})
+    response = getattr(api, method.lower())(url, owner_a)
+    assert response.status_code == 404, (method, url, response.content)
+    assert response.json()["error"]["code"] == "not_found"
+    assert str(owner_b.org.id) not in response.content.decode()
