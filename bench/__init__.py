@@ -1,0 +1,1 @@
+"""Benchmarks: each module generates its own data at the stated scale and prints figures."""
