@@ -258,6 +258,19 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_roles(args) -> int:
+    """Create the owner and application roles on an external server (needs a superuser URL)."""
+    import psycopg.conninfo
+
+    from clinic.core.database import roles_create
+
+    conninfo = psycopg.conninfo.make_conninfo(args.superuser_url)
+    for line in roles_create(conninfo, owner=args.owner, app=args.app, database=args.database):
+        _print(line)
+    _print("Roles ready. Set DATABASE_URL (application role) and DATABASE_OWNER_URL (owner role).")
+    return 0
+
+
 def cmd_permissions(args) -> int:
     from clinic.accounts.roles import permission_table_markdown
 
@@ -320,6 +333,12 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["start", "stop", "status", "psql"])
     s.add_argument("--user", help="role for psql (default: the owner role)")
 
+    s = sub.add_parser("roles", help="create the owner and application database roles")
+    s.add_argument("--superuser-url", required=True)
+    s.add_argument("--owner", default="clinic_owner")
+    s.add_argument("--app", default="clinic_app")
+    s.add_argument("--database", default="clinic")
+
     sub.add_parser("permissions", help="print the role → permission matrix (Markdown)")
 
     s = sub.add_parser("manage", help="Django's manage.py", add_help=False)
@@ -343,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     messages_compile()
     if args.command == "db":
         return cmd_db(args)
+    if args.command == "roles":
+        return cmd_roles(args)
     from clinic.core.errors import DomainError
 
     with Database():

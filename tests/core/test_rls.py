@@ -10,6 +10,7 @@ from psycopg import sql
 from clinic.core.database import role_safety_problem
 from clinic.core.security import tenant_models
 from clinic.core.tenancy import tenant_activate
+from tests.rls_rows import ROW_MAKERS
 
 pytestmark = pytest.mark.django_db
 
@@ -18,11 +19,12 @@ TENANT_TABLES = sorted(m._meta.db_table for m in tenant_models())
 
 @pytest.fixture
 def two_clinics(api, owner_a, practitioner_a, owner_b):
-    """Rows in every tenant table for both clinics (an idempotent write fills that table)."""
+    """Rows in every tenant table for both clinics, made by the row makers in tests/rls_rows.py."""
     for persona in (owner_a, owner_b):
-        response = api.post("auth/tokens", persona, json={"name": "x"},
-                            headers={"HTTP_IDEMPOTENCY_KEY": f"k-{persona.org.slug}"})
-        assert response.status_code == 201
+        for make in ROW_MAKERS:
+            with transaction.atomic():
+                tenant_activate(persona.org.id, persona.user.id)
+                make(persona, api)
     return owner_a, owner_b
 
 
@@ -68,7 +70,8 @@ def test_clinic_a_sees_none_of_clinic_b(table, two_clinics):
     with transaction.atomic():
         tenant_activate(owner_a.org.id)
         assert _count(table, "WHERE organization_id = %s", [owner_b.org.id]) == 0
-        assert _count(table, "WHERE organization_id = %s", [owner_a.org.id]) > 0, table
+        assert _count(table, "WHERE organization_id = %s", [owner_a.org.id]) > 0, (
+            f"no row in {table}: add a row maker for it in tests/rls_rows.py")
 
 
 def test_writes_into_another_tenant_are_refused(two_clinics):

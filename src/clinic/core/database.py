@@ -106,21 +106,7 @@ def roles_create(conninfo: str, *, owner: str, app: str, database: str | None) -
                     )
                 )
                 done.append(f"created database {database}")
-    if database:
-        extensions_create(conninfo.rsplit("dbname=", 1)[0] + f"dbname={database}")
     return done
-
-
-EXTENSIONS = ("btree_gist", "pg_trgm", "unaccent")
-
-
-def extensions_create(conninfo: str) -> None:
-    """Extensions need a superuser on most servers; done once at bootstrap, not by migrations."""
-    import psycopg
-
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        for ext in EXTENSIONS:
-            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
 
 
 def role_safety_problem(connection) -> str | None:
