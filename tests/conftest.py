@@ -59,14 +59,15 @@ def _conninfo(settings_dict: dict, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_blocker, worker_id):
-    """Create test_clinic_<worker> afresh as the owner role and migrate it (RLS included)."""
+def django_db_setup(django_db_blocker, worker_id, testrun_uid):
+    """Create test_clinic_<run>_<worker> as the owner role and migrate it (RLS included); drop
+    it at the end. The run id keeps two test runs on one server (two terminals) apart."""
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connections
 
-    owner = settings.DATABASES["owner"]
-    name = f"test_{owner['NAME']}_{worker_id}"
+    owner = dict(settings.DATABASES["owner"])
+    name = f"test_{owner['NAME']}_{testrun_uid[:8]}_{worker_id}"
     with psycopg.connect(_conninfo(owner, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -80,6 +81,10 @@ def django_db_setup(django_db_blocker, worker_id):
     yield
     for alias in ("default", "owner"):
         connections[alias].close()
+    if not os.environ.get("CLINIC_KEEP_TEST_DB"):
+        with psycopg.connect(_conninfo(owner, "postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
 
 
 @pytest.fixture
