@@ -28,8 +28,10 @@ def main(argv: list[str]) -> int:
             print(f"unknown benchmark {name!r}; available: {', '.join(available())}")
             return 2
         print(f"== {name}")
-        status |= importlib.import_module(f"bench.{name}").main(
-            [a for a in argv if a.startswith("-")]) or 0
+        status |= (
+            importlib.import_module(f"bench.{name}").main([a for a in argv if a.startswith("-")])
+            or 0
+        )
     return status
 
 

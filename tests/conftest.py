@@ -69,7 +69,9 @@ def django_db_setup(django_db_blocker, worker_id, testrun_uid):
     owner = dict(settings.DATABASES["owner"])
     name = f"test_{owner['NAME']}_{testrun_uid[:8]}_{worker_id}"
     with psycopg.connect(_conninfo(owner, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     for alias in ("default", "owner"):
         settings.DATABASES[alias]["NAME"] = name
@@ -83,8 +85,9 @@ def django_db_setup(django_db_blocker, worker_id, testrun_uid):
         connections[alias].close()
     if not os.environ.get("CLINIC_KEEP_TEST_DB"):
         with psycopg.connect(_conninfo(owner, "postgres"), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture

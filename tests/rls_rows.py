@@ -19,6 +19,10 @@ def row_maker(func):
 def accounts_and_core_rows(persona, api):
     # a token (accounts_apitoken) made with an Idempotency-Key (core_idempotencyrecord); the
     # persona's membership and the audit events exist already
-    response = api.post("auth/tokens", persona, json={"name": "rls"},
-                        headers={"HTTP_IDEMPOTENCY_KEY": f"rls-{persona.org.slug}"})
+    response = api.post(
+        "auth/tokens",
+        persona,
+        json={"name": "rls"},
+        headers={"HTTP_IDEMPOTENCY_KEY": f"rls-{persona.org.slug}"},
+    )
     assert response.status_code == 201, response.content

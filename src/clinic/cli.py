@@ -106,8 +106,13 @@ def cmd_createorg(args) -> int:
     )
     from clinic.core.tenancy import tenant_context
 
-    org = organization_create(slug=args.slug, name=args.name, time_zone=args.time_zone,
-                              currency=args.currency, default_locale=args.locale)
+    org = organization_create(
+        slug=args.slug,
+        name=args.name,
+        time_zone=args.time_zone,
+        currency=args.currency,
+        default_locale=args.locale,
+    )
     password = args.owner_password or secrets.token_urlsafe(12)
     with tenant_context(org.id):
         user, created = user_get_or_create(email=args.owner_email, password=password)
@@ -168,20 +173,25 @@ def cmd_db(args) -> int:
     var = _var_dir()
     if args.action == "start":
         started = embedded.server_start(var)
-        _print("Embedded PostgreSQL started." if started else "Embedded PostgreSQL already running.")
+        _print(
+            "Embedded PostgreSQL started." if started else "Embedded PostgreSQL already running."
+        )
     elif args.action == "stop":
         _print("Embedded PostgreSQL stopped." if embedded.server_stop(var) else "Not running.")
     elif args.action == "status":
         running = embedded.is_running(var)
-        _print(f"Embedded PostgreSQL: {'running' if running else 'stopped'} "
-               f"(data: {database.pgdata_path(var)})")
+        _print(
+            f"Embedded PostgreSQL: {'running' if running else 'stopped'} "
+            f"(data: {database.pgdata_path(var)})"
+        )
         return 0 if running else 3
     elif args.action == "psql":
         with Database(keep_running=True):
             socket = database.embedded_socket_dir(var)
             user = args.user or database.EMBEDDED_OWNER_ROLE
-            return subprocess.call([embedded.psql_path(), "-h", socket, "-U", user,
-                                    database.EMBEDDED_DB_NAME])
+            return subprocess.call(
+                [embedded.psql_path(), "-h", socket, "-U", user, database.EMBEDDED_DB_NAME]
+            )
     return 0
 
 
@@ -192,12 +202,24 @@ def _refusal() -> str | None:
 
 
 def _serve_process(host: str, port: str, workers: int) -> subprocess.Popen:
-    return subprocess.Popen([
-        sys.executable, "-m", "gunicorn", "clinic.wsgi:application",
-        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-        "--access-logfile", "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
-        "--graceful-timeout", "10",
-    ])
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "clinic.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
+            "--graceful-timeout",
+            "10",
+        ]
+    )
 
 
 def _wait_for_children(children: list[subprocess.Popen]) -> int:
@@ -289,8 +311,10 @@ def parser_build() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clinic", description="Clinic practice management")
     sub = p.add_subparsers(dest="command", required=True)
 
-    for name, helptext in (("serve", "serve the web app and API"),
-                           ("run", "migrate, load the demo if empty, and serve")):
+    for name, helptext in (
+        ("serve", "serve the web app and API"),
+        ("run", "migrate, load the demo if empty, and serve"),
+    ):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--host")
         s.add_argument("--port", type=int)
@@ -318,8 +342,11 @@ def parser_build() -> argparse.ArgumentParser:
     s = sub.add_parser("createuser", help="add a user to an organization with a role")
     s.add_argument("--org", required=True)
     s.add_argument("--email", required=True)
-    s.add_argument("--role", required=True,
-                   choices=["owner", "admin", "manager", "practitioner", "assistant", "patient"])
+    s.add_argument(
+        "--role",
+        required=True,
+        choices=["owner", "admin", "manager", "practitioner", "assistant", "patient"],
+    )
     s.add_argument("--password")
 
     s = sub.add_parser("token", help="API tokens")
@@ -347,9 +374,16 @@ def parser_build() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
-    "serve": cmd_serve, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
-    "demo": cmd_demo, "createorg": cmd_createorg, "createuser": cmd_createuser,
-    "token": cmd_token, "manage": cmd_manage, "permissions": cmd_permissions,
+    "serve": cmd_serve,
+    "run": cmd_run,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "demo": cmd_demo,
+    "createorg": cmd_createorg,
+    "createuser": cmd_createuser,
+    "token": cmd_token,
+    "manage": cmd_manage,
+    "permissions": cmd_permissions,
 }
 
 

@@ -28,9 +28,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or (
     _secret_file.read_text().strip() if _secret_file.exists() else secrets.token_urlsafe(50)
 )
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o
-]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
     "clinic.core",
@@ -100,8 +98,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "web:login"
@@ -136,9 +136,9 @@ STATIC_URL = "/static/"
 # Served through finders by WhiteNoise; set STATIC_ROOT and run collectstatic for production.
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 # Front-end packages are installed by npm at set-up and served from node_modules, never vendored.
-STATICFILES_DIRS = [("vendor", PROJECT_DIR / "node_modules")] if (
-    PROJECT_DIR / "node_modules"
-).exists() else []
+STATICFILES_DIRS = (
+    [("vendor", PROJECT_DIR / "node_modules")] if (PROJECT_DIR / "node_modules").exists() else []
+)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

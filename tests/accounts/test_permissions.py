@@ -26,8 +26,9 @@ def test_me_reports_the_roles_permissions(role, api, persona_factory):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(("path", "allowed"), [("/members/", ADMINS), ("/audit/", ADMINS),
-                                               ("/", set(ROLES))])
+@pytest.mark.parametrize(
+    ("path", "allowed"), [("/members/", ADMINS), ("/audit/", ADMINS), ("/", set(ROLES))]
+)
 def test_pages_by_role(role, path, allowed, client, persona_factory):
     persona = persona_factory(role)
     client.force_login(persona.user)

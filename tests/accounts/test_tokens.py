@@ -10,8 +10,15 @@ from tests.conftest import PASSWORD
 
 
 def _login(api, persona, password=PASSWORD, org=None, **headers):
-    return api.post("auth/token", json={"email": persona.user.email, "password": password,
-                                        "organization": org or persona.org.slug}, headers=headers)
+    return api.post(
+        "auth/token",
+        json={
+            "email": persona.user.email,
+            "password": password,
+            "organization": org or persona.org.slug,
+        },
+        headers=headers,
+    )
 
 
 def test_token_lifecycle(api, owner_a, tenant):
@@ -53,7 +60,8 @@ def test_expired_token_is_refused(api, owner_a, tenant):
     with tenant(owner_a.org):
         ApiToken.objects.filter(membership=owner_a.membership).update(
             created_at=timezone.now() - timedelta(days=2),
-            expires_at=timezone.now() - timedelta(seconds=1))
+            expires_at=timezone.now() - timedelta(seconds=1),
+        )
     assert api.get("me", owner_a).status_code == 401
 
 
@@ -66,12 +74,17 @@ def test_a_token_is_scoped_to_one_organization(api, org_b, owner_a):
     me_b = api.get("me", in_b).json()
     assert me_b["organization"]["id"] == str(org_b.id) and me_b["role"] == "practitioner"
     token_b = _login(api, owner_a, org=org_b.slug).json()["token"]
-    assert api.get("me", headers={"HTTP_AUTHORIZATION": f"Bearer {token_b}"}).json()[
-        "organization"]["slug"] == org_b.slug
+    assert (
+        api.get("me", headers={"HTTP_AUTHORIZATION": f"Bearer {token_b}"}).json()["organization"][
+            "slug"
+        ]
+        == org_b.slug
+    )
 
 
-@pytest.mark.parametrize(("field", "value"), [("password", "wrong-password-1"),
-                                              ("organization", "no-such-clinic")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("password", "wrong-password-1"), ("organization", "no-such-clinic")]
+)
 def test_bad_credentials_are_401(api, owner_a, field, value):
     kwargs = {field: value} if field == "password" else {"org": value}
     response = _login(api, owner_a, **kwargs)

@@ -95,9 +95,13 @@ def test_concurrent_requests_with_one_key_create_once(live_db):
 
     def call():
         barrier.wait()
-        response = Client().post("/api/v1/auth/tokens", data={"name": "par"},
-                                 content_type="application/json",
-                                 HTTP_IDEMPOTENCY_KEY="parallel-key", **persona.headers)
+        response = Client().post(
+            "/api/v1/auth/tokens",
+            data={"name": "par"},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="parallel-key",
+            **persona.headers,
+        )
         results.append((response.status_code, response.json()["token"]))
         from django.db import connection
 
@@ -123,11 +127,15 @@ def test_browser_session_reaches_the_api_and_writes_need_csrf(db, owner_a):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(owner_a.user)
     assert browser.get("/api/v1/me").json()["user"]["email"] == owner_a.user.email
-    refused = browser.post("/api/v1/auth/tokens", data={"name": "x"},
-                           content_type="application/json")
+    refused = browser.post(
+        "/api/v1/auth/tokens", data={"name": "x"}, content_type="application/json"
+    )
     assert refused.status_code == 401
     browser.get("/")  # sets the CSRF cookie
-    allowed = browser.post("/api/v1/auth/tokens", data={"name": "x"},
-                           content_type="application/json",
-                           HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
+    allowed = browser.post(
+        "/api/v1/auth/tokens",
+        data={"name": "x"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+    )
     assert allowed.status_code == 201

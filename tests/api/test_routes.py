@@ -65,7 +65,9 @@ def test_there_are_routes_to_walk():
     assert len(ROUTES) >= 7
 
 
-@pytest.mark.parametrize(("method", "path", "secured"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+@pytest.mark.parametrize(
+    ("method", "path", "secured"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES]
+)
 def test_route_requires_authentication(method, path, secured, api):
     if (method, path) in PUBLIC_ROUTES:
         assert not secured
@@ -77,8 +79,11 @@ def test_route_requires_authentication(method, path, secured, api):
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-@pytest.mark.parametrize(("method", "path", "secured"), [r for r in ROUTES if _params(r[1])],
-                         ids=[f"{m} {p}" for m, p, _ in ROUTES if _params(p)])
+@pytest.mark.parametrize(
+    ("method", "path", "secured"),
+    [r for r in ROUTES if _params(r[1])],
+    ids=[f"{m} {p}" for m, p, _ in ROUTES if _params(p)],
+)
 def test_other_organizations_objects_are_not_found(method, path, secured, api, owner_a, owner_b):
     missing = [p for p in _params(path) if p not in OTHER_ORG_OBJECTS]
     assert not missing, f"add {missing} to OTHER_ORG_OBJECTS for {method} {path}"

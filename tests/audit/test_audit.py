@@ -13,8 +13,9 @@ def _events(tenant, org, **filters):
 
 
 def test_membership_creation_is_audited_with_after_image(owner_a, tenant):
-    (event,) = _events(tenant, owner_a.org, object_type="accounts_membership",
-                       object_id=str(owner_a.membership.id))
+    (event,) = _events(
+        tenant, owner_a.org, object_type="accounts_membership", object_id=str(owner_a.membership.id)
+    )
     assert event.action == "insert"
     assert event.before is None
     assert event.after["role"] == "owner"
@@ -36,13 +37,21 @@ def test_update_records_before_and_after_and_secrets_are_redacted(owner_a, tenan
 
 
 def test_logins_and_token_creation_are_audited_with_request_context(api, owner_a, tenant):
-    ok = api.post("auth/token", json={"email": owner_a.user.email, "password": PASSWORD,
-                                      "organization": owner_a.org.slug},
-                  headers={"HTTP_USER_AGENT": "pytest-agent", "HTTP_X_REQUEST_ID": "req-12345678"})
+    ok = api.post(
+        "auth/token",
+        json={"email": owner_a.user.email, "password": PASSWORD, "organization": owner_a.org.slug},
+        headers={"HTTP_USER_AGENT": "pytest-agent", "HTTP_X_REQUEST_ID": "req-12345678"},
+    )
     assert ok.status_code == 201
     assert ok["X-Request-ID"] == "req-12345678"
-    bad = api.post("auth/token", json={"email": owner_a.user.email, "password": "wrong-wrong-1",
-                                       "organization": owner_a.org.slug})
+    bad = api.post(
+        "auth/token",
+        json={
+            "email": owner_a.user.email,
+            "password": "wrong-wrong-1",
+            "organization": owner_a.org.slug,
+        },
+    )
     assert bad.status_code == 401
     login = _events(tenant, owner_a.org, action="auth.login")[-1]
     assert login.actor_id == owner_a.user.id
@@ -61,15 +70,18 @@ def test_audit_rows_are_immutable_for_the_application(owner_a, tenant):
 
 
 def test_audit_api_lists_filters_and_gets(api, owner_a, practitioner_a):
-    page = api.get(f"audit-events?object_type=accounts_membership&object_id="
-                   f"{practitioner_a.membership.id}", owner_a).json()
+    page = api.get(
+        f"audit-events?object_type=accounts_membership&object_id={practitioner_a.membership.id}",
+        owner_a,
+    ).json()
     assert page["count"] == 1
     (item,) = page["items"]
     assert item["action"] == "insert" and item["after"]["role"] == "practitioner"
     one = api.get(f"audit-events/{item['id']}", owner_a)
     assert one.status_code == 200 and one.json()["id"] == item["id"]
-    by_actor = api.get(f"audit-events?actor_id={owner_a.user.id}&action=token.create",
-                       owner_a).json()
+    by_actor = api.get(
+        f"audit-events?actor_id={owner_a.user.id}&action=token.create", owner_a
+    ).json()
     assert by_actor["count"] >= 0
     since = api.get("audit-events?since=2999-01-01T00:00:00Z", owner_a).json()
     assert since["count"] == 0
@@ -84,5 +96,6 @@ def test_audit_api_is_for_owners_and_admins_only(api, practitioner_a):
 def test_audit_api_never_shows_another_clinic(api, owner_a, owner_b):
     items = api.get("audit-events?page_size=200", owner_a).json()["items"]
     assert items
-    assert all(str(owner_b.org.id) not in str(i) and owner_b.user.email not in str(i)
-               for i in items)
+    assert all(
+        str(owner_b.org.id) not in str(i) and owner_b.user.email not in str(i) for i in items
+    )

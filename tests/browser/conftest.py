@@ -8,8 +8,8 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
@@ -65,8 +65,9 @@ def live_server_url(django_db_setup, django_db_blocker):
         finally:
             connections.close_all()
 
-    server = make_server("127.0.0.1", 0, application, server_class=_ThreadingServer,
-                         handler_class=_QuietHandler)
+    server = make_server(
+        "127.0.0.1", 0, application, server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     with django_db_blocker.unblock():
         thread.start()
@@ -84,9 +85,15 @@ def chromium():
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield browser
         browser.close()

@@ -63,4 +63,5 @@ def test_wrong_password_shows_the_error_next_to_the_field(browser_page, committe
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#id_password_error")).to_have_text(
-        "Invalid email, password or organization.")
+        "Invalid email, password or organization."
+    )

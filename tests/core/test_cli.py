@@ -25,10 +25,26 @@ def test_demo_prints_a_generated_password_once(capsys, monkeypatch):
 
 @pytest.mark.django_db
 def test_createorg_createuser_and_token(capsys, api):
-    assert main(["createorg", "--slug", "cli-org", "--name", "CLI Org", "--owner-email",
-                 "boss@cli.example", "--owner-password", "a-long-password-1"]) == 0
-    assert main(["createuser", "--org", "cli-org", "--email", "pat@cli.example",
-                 "--role", "patient"]) == 0
+    assert (
+        main(
+            [
+                "createorg",
+                "--slug",
+                "cli-org",
+                "--name",
+                "CLI Org",
+                "--owner-email",
+                "boss@cli.example",
+                "--owner-password",
+                "a-long-password-1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["createuser", "--org", "cli-org", "--email", "pat@cli.example", "--role", "patient"])
+        == 0
+    )
     capsys.readouterr()
     assert main(["token", "create", "--org", "cli-org", "--email", "pat@cli.example"]) == 0
     token = capsys.readouterr().out.strip()
@@ -39,7 +55,21 @@ def test_createorg_createuser_and_token(capsys, api):
 
 @pytest.mark.django_db
 def test_cli_errors_are_clear(capsys):
-    assert main(["createorg", "--slug", "bad-tz", "--name", "X", "--owner-email", "x@x.example",
-                 "--time-zone", "Mars/Olympus"]) == 2
+    assert (
+        main(
+            [
+                "createorg",
+                "--slug",
+                "bad-tz",
+                "--name",
+                "X",
+                "--owner-email",
+                "x@x.example",
+                "--time-zone",
+                "Mars/Olympus",
+            ]
+        )
+        == 2
+    )
     assert "time_zone" in capsys.readouterr().err
     assert main(["createuser", "--org", "nope", "--email", "a@b.example", "--role", "admin"]) == 2

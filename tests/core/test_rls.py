@@ -31,8 +31,11 @@ def two_clinics(api, owner_a, practitioner_a, owner_b):
 def _count(table: str, where: str = "", params=()) -> int:
     with connection.cursor() as cur:
         cur.execute(
-            sql.SQL("SELECT count(*) FROM {} " + where).format(sql.Identifier(table)).as_string(
-                cur.connection), params)
+            sql.SQL("SELECT count(*) FROM {} " + where)
+            .format(sql.Identifier(table))
+            .as_string(cur.connection),
+            params,
+        )
         return cur.fetchone()[0]
 
 
@@ -42,7 +45,9 @@ def test_every_tenant_table_has_forced_rls_and_a_policy():
         cur.execute(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
             "  (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
-            "FROM pg_class c WHERE c.relname = ANY(%s)", [TENANT_TABLES])
+            "FROM pg_class c WHERE c.relname = ANY(%s)",
+            [TENANT_TABLES],
+        )
         rows = {r[0]: r[1:] for r in cur.fetchall()}
     assert set(rows) == set(TENANT_TABLES)
     for table, (enabled, forced, policies) in rows.items():
@@ -51,8 +56,10 @@ def test_every_tenant_table_has_forced_rls_and_a_policy():
 
 def test_every_table_with_an_organization_column_is_a_tenant_table():
     with connection.cursor() as cur:
-        cur.execute("SELECT table_name FROM information_schema.columns "
-                    "WHERE table_schema = 'public' AND column_name = 'organization_id'")
+        cur.execute(
+            "SELECT table_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND column_name = 'organization_id'"
+        )
         tables = {r[0] for r in cur.fetchall()}
     assert tables <= set(TENANT_TABLES), tables - set(TENANT_TABLES)
 
@@ -71,7 +78,8 @@ def test_clinic_a_sees_none_of_clinic_b(table, two_clinics):
         tenant_activate(owner_a.org.id)
         assert _count(table, "WHERE organization_id = %s", [owner_b.org.id]) == 0
         assert _count(table, "WHERE organization_id = %s", [owner_a.org.id]) > 0, (
-            f"no row in {table}: add a row maker for it in tests/rls_rows.py")
+            f"no row in {table}: add a row maker for it in tests/rls_rows.py"
+        )
 
 
 def test_writes_into_another_tenant_are_refused(two_clinics):
@@ -79,12 +87,18 @@ def test_writes_into_another_tenant_are_refused(two_clinics):
     with pytest.raises(Exception) as excinfo, transaction.atomic():
         tenant_activate(owner_a.org.id)
         with connection.cursor() as cur:
-            cur.execute("UPDATE accounts_membership SET role = 'owner' WHERE organization_id = %s "
-                        "RETURNING id", [owner_b.org.id])
+            cur.execute(
+                "UPDATE accounts_membership SET role = 'owner' WHERE organization_id = %s "
+                "RETURNING id",
+                [owner_b.org.id],
+            )
             assert cur.fetchall() == []
-            cur.execute("INSERT INTO accounts_membership (id, organization_id, user_id, role, "
-                        "is_active, created_at) VALUES (gen_random_uuid(), %s, %s, 'owner', "
-                        "true, now())", [owner_b.org.id, owner_a.user.id])
+            cur.execute(
+                "INSERT INTO accounts_membership (id, organization_id, user_id, role, "
+                "is_active, created_at) VALUES (gen_random_uuid(), %s, %s, 'owner', "
+                "true, now())",
+                [owner_b.org.id, owner_a.user.id],
+            )
     assert "row-level security" in str(excinfo.value)
 
 
@@ -105,8 +119,11 @@ def test_startup_check_refuses_the_owner_role():
 
 def test_application_role_cannot_change_audit_rows(two_clinics):
     owner_a, _ = two_clinics
-    for statement in ("UPDATE audit_auditevent SET action = 'x'", "DELETE FROM audit_auditevent",
-                      "TRUNCATE audit_auditevent"):
+    for statement in (
+        "UPDATE audit_auditevent SET action = 'x'",
+        "DELETE FROM audit_auditevent",
+        "TRUNCATE audit_auditevent",
+    ):
         with pytest.raises(Exception) as excinfo, transaction.atomic():
             tenant_activate(owner_a.org.id)
             with connection.cursor() as cur:

@@ -29,16 +29,21 @@ def test_organization_switcher(client, owner_a, org_b):
     from tests.conftest import persona_create
 
     persona_create(org_b, "manager", email=owner_a.user.email)
-    client.post("/login/", {"email": owner_a.user.email, "password": PASSWORD,
-                            "organization": owner_a.org.slug})
+    client.post(
+        "/login/",
+        {"email": owner_a.user.email, "password": PASSWORD, "organization": owner_a.org.slug},
+    )
     html = client.get("/").content.decode()
     assert 'id="org-select"' in html and "Clinic B" in html
     client.post("/organization/switch/", {"organization_id": str(org_b.id)})
     assert "Welcome to Clinic B" in client.get("/").content.decode()
     # an organization the user does not belong to is not found
-    assert client.post("/organization/switch/",
-                       {"organization_id": "00000000-0000-0000-0000-000000000000"}
-                       ).status_code == 404
+    assert (
+        client.post(
+            "/organization/switch/", {"organization_id": "00000000-0000-0000-0000-000000000000"}
+        ).status_code
+        == 404
+    )
 
 
 def test_arabic_pages_are_right_to_left(client, owner_a):

@@ -1,4 +1,3 @@
-
 from uuid import UUID
 
 from django.utils.translation import gettext as _
@@ -19,7 +18,9 @@ def token_create(request, payload: TokenRequest):
     """Exchange email, password and organization slug for a bearer token."""
     request.keep_writes_on_error = True  # failed attempts are counted and audited
     membership = services.login_verify(
-        request=request, email=payload.email, password=payload.password,
+        request=request,
+        email=payload.email,
+        password=payload.password,
         organization_slug=payload.organization,
     )
     issued = services.token_create(membership=membership, name=payload.name)
@@ -31,8 +32,10 @@ def token_create(request, payload: TokenRequest):
 def token_revoke_current(request):
     """Revoke the token this request is authenticated with."""
     if request.api_token is None:
-        raise ValidationFailed(_("This request is not authenticated with a token."),
-                               details={"Authorization": [_("bearer token required")]})
+        raise ValidationFailed(
+            _("This request is not authenticated with a token."),
+            details={"Authorization": [_("bearer token required")]},
+        )
     services.token_revoke(token=request.api_token)
     return Status(204, None)
 

@@ -72,8 +72,9 @@ class User(AbstractBaseUser):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(email=models.functions.Lower("email")),
-                                   name="user_email_lowercase"),
+            models.CheckConstraint(
+                condition=Q(email=models.functions.Lower("email")), name="user_email_lowercase"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -129,6 +130,8 @@ class ApiToken(TenantModel):
     class Meta:
         indexes = [models.Index(fields=["organization", "membership"])]
         constraints = [
-            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")),
-                                   name="apitoken_expiry_after_creation"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="apitoken_expiry_after_creation",
+            ),
         ]

@@ -30,13 +30,45 @@ _ADMINISTRATION = {
 }
 _STAFF_BASICS = {"organization.view", "membership.view", "token.manage_own", "home.view"}
 
+# Directory (clinic/directory): every staff role reads it; front desk (assistant, manager) keeps
+# patients and their contacts up to date; owners and admins run the places, people and services.
+_DIRECTORY_READ = {
+    "patient.view",
+    "contact.view",
+    "practitioner.view",
+    "service.view",
+    "location.view",
+    "room.view",
+}
+_PATIENT_WRITE = {"patient.create", "patient.update", "contact.create", "contact.update"}
+_PATIENT_MANAGE = {"patient.archive", "contact.archive", "service.export"}
+_DIRECTORY_ADMIN = {
+    "patient.import",
+    "patient.export",
+    "location.create",
+    "location.update",
+    "location.archive",
+    "room.create",
+    "room.update",
+    "room.archive",
+    "practitioner.create",
+    "practitioner.update",
+    "practitioner.archive",
+    "service.create",
+    "service.update",
+    "service.archive",
+}
+_DIRECTORY_ALL = _DIRECTORY_READ | _PATIENT_WRITE | _PATIENT_MANAGE | _DIRECTORY_ADMIN
+
 PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.OWNER: frozenset(_STAFF_BASICS | _ADMINISTRATION),
-    Role.ADMIN: frozenset(_STAFF_BASICS | _ADMINISTRATION),
-    Role.MANAGER: frozenset(_STAFF_BASICS),
-    Role.PRACTITIONER: frozenset(_STAFF_BASICS),
-    Role.ASSISTANT: frozenset(_STAFF_BASICS),
-    Role.PATIENT: frozenset({"organization.view", "token.manage_own", "home.view"}),
+    Role.OWNER: frozenset(_STAFF_BASICS | _ADMINISTRATION | _DIRECTORY_ALL),
+    Role.ADMIN: frozenset(_STAFF_BASICS | _ADMINISTRATION | _DIRECTORY_ALL),
+    Role.MANAGER: frozenset(_STAFF_BASICS | _DIRECTORY_READ | _PATIENT_WRITE | _PATIENT_MANAGE),
+    Role.PRACTITIONER: frozenset(_STAFF_BASICS | _DIRECTORY_READ),
+    Role.ASSISTANT: frozenset(_STAFF_BASICS | _DIRECTORY_READ | _PATIENT_WRITE),
+    # patient.view is narrowed to their own record and the patients they are responsible for
+    # (directory.selectors.patients_visible_to).
+    Role.PATIENT: frozenset({"organization.view", "token.manage_own", "home.view", "patient.view"}),
 }
 
 

@@ -53,7 +53,10 @@ def organization_create(
     except ValidationError as exc:
         errors["time_zone"] = exc.messages
     org = Organization(
-        slug=slug, name=name, time_zone=time_zone, currency=currency.upper(),
+        slug=slug,
+        name=name,
+        time_zone=time_zone,
+        currency=currency.upper(),
         default_locale=default_locale,
     )
     try:
@@ -77,7 +80,9 @@ def organization_create(
     return org
 
 
-def user_get_or_create(*, email: str, password: str | None, full_name: str = "") -> tuple[User, bool]:
+def user_get_or_create(
+    *, email: str, password: str | None, full_name: str = ""
+) -> tuple[User, bool]:
     email = User.objects.normalize_email(email).strip().lower()
     user = User.objects.filter(email=email).first()
     if user:
@@ -90,8 +95,9 @@ def user_get_or_create(*, email: str, password: str | None, full_name: str = "")
     try:
         User(email=email).clean_fields(exclude=["password"])
     except ValidationError as exc:
-        raise ValidationFailed(_("The email address is not valid."),
-                               details=exc.message_dict) from exc
+        raise ValidationFailed(
+            _("The email address is not valid."), details=exc.message_dict
+        ) from exc
     return User.objects.create_user(email, password, full_name=full_name), True
 
 
@@ -116,8 +122,9 @@ class IssuedToken:
     raw: str
 
 
-def token_create(*, membership: Membership, name: str = "", ttl: timedelta | None = None
-                 ) -> IssuedToken:
+def token_create(
+    *, membership: Membership, name: str = "", ttl: timedelta | None = None
+) -> IssuedToken:
     raw = "clk_" + secrets.token_urlsafe(32)
     now = timezone.now()
     token = ApiToken.objects.create(
@@ -154,8 +161,9 @@ def token_touch(token: ApiToken) -> None:
         ApiToken.objects.filter(id=token.id).update(last_used_at=now)
 
 
-def login_verify(*, request, email: str, password: str, organization_slug: str | None
-                 ) -> Membership:
+def login_verify(
+    *, request, email: str, password: str, organization_slug: str | None
+) -> Membership:
     """Check credentials (throttled by django-axes) and pick the membership.
 
     Failed and successful logins are audit events; the caller must keep the writes even when it
@@ -164,9 +172,14 @@ def login_verify(*, request, email: str, password: str, organization_slug: str |
     email = (email or "").strip().lower()
     org = organization_by_slug(organization_slug) if organization_slug else None
     if organization_slug and org is None:
-        audit_record(action="auth.login_failed",
-                     details={"email": email, "organization": organization_slug,
-                              "reason": "unknown organization"})
+        audit_record(
+            action="auth.login_failed",
+            details={
+                "email": email,
+                "organization": organization_slug,
+                "reason": "unknown organization",
+            },
+        )
         raise NotAuthenticated(_("Invalid email, password or organization."))
     user = authenticate(request, username=email, password=password)
     if getattr(request, "axes_locked_out", False):

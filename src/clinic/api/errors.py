@@ -48,23 +48,37 @@ def errors_register(api) -> None:
     def validation_error(request, exc: ValidationError):
         details = validation_details(exc.errors)
         if any(e.get("type") == "json_invalid" for e in exc.errors):
-            return respond(request, 400, "malformed_json", _("The request body is not valid JSON."),
-                           details)
+            return respond(
+                request, 400, "malformed_json", _("The request body is not valid JSON."), details
+            )
         first = next(iter(details), "body")
         return respond(
-            request, 422, "validation_error",
-            _("Invalid value for %(field)s.") % {"field": first}, details,
+            request,
+            422,
+            "validation_error",
+            _("Invalid value for %(field)s.") % {"field": first},
+            details,
         )
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request, exc):
-        return respond(request, 401, "not_authenticated",
-                       _("Authentication required: send a bearer token or log in."))
+        return respond(
+            request,
+            401,
+            "not_authenticated",
+            _("Authentication required: send a bearer token or log in."),
+        )
 
     @api.exception_handler(HttpError)
     def http_error(request, exc: HttpError):
-        code = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied",
-                404: "not_found", 405: "method_not_allowed", 429: "too_many_requests"}
+        code = {
+            400: "bad_request",
+            401: "not_authenticated",
+            403: "permission_denied",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "too_many_requests",
+        }
         message = str(exc)
         if exc.status_code == 400 and "parse" in message.lower():
             return respond(request, 400, "malformed_json", _("The request body is not valid JSON."))
@@ -77,6 +91,10 @@ def errors_register(api) -> None:
     @api.exception_handler(Exception)
     def unexpected(request, exc):
         log.exception("unhandled API error", exc_info=exc)
-        return respond(request, 500, "internal_error",
-                       _("Something went wrong on our side; it has been logged."),
-                       {"request_id": getattr(request, "request_id", None)})
+        return respond(
+            request,
+            500,
+            "internal_error",
+            _("Something went wrong on our side; it has been logged."),
+            {"request_id": getattr(request, "request_id", None)},
+        )

@@ -28,16 +28,20 @@ def audit_record(
         )
         ip, user_agent, request_id = cur.fetchone()
     # bulk_create: an event may belong to no organization (TenantModel.save would demand one).
-    (event,) = AuditEvent.unscoped_objects.bulk_create([AuditEvent(
-        organization_id=organization_id,
-        actor_id=actor_id,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id or ""),
-        details=details or {},
-        ip=ip,
-        user_agent=user_agent,
-        request_id=request_id,
-        occurred_at=timezone.now(),
-    )])
+    (event,) = AuditEvent.unscoped_objects.bulk_create(
+        [
+            AuditEvent(
+                organization_id=organization_id,
+                actor_id=actor_id,
+                action=action,
+                object_type=object_type,
+                object_id=str(object_id or ""),
+                details=details or {},
+                ip=ip,
+                user_agent=user_agent,
+                request_id=request_id,
+                occurred_at=timezone.now(),
+            )
+        ]
+    )
     return event

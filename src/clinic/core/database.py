@@ -73,7 +73,9 @@ def databases_from_environment(environ: Any, var_dir: Path) -> dict[str, dict[st
 
 def superuser_dsn(var_dir: Path, dbname: str = "postgres") -> str:
     """Connection string for the embedded server's superuser (bootstrap only)."""
-    return f"host={embedded_socket_dir(var_dir)} port=5432 user={EMBEDDED_SUPERUSER} dbname={dbname}"
+    return (
+        f"host={embedded_socket_dir(var_dir)} port=5432 user={EMBEDDED_SUPERUSER} dbname={dbname}"
+    )
 
 
 def roles_create(conninfo: str, *, owner: str, app: str, database: str | None) -> list[str]:

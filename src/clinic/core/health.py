@@ -17,8 +17,9 @@ def readyz(request):
         with connection.cursor() as cur:
             cur.execute("SELECT 1")
         if migrations_pending(connection):
-            return JsonResponse({"status": "unavailable", "reason": "migrations pending"},
-                                status=503)
+            return JsonResponse(
+                {"status": "unavailable", "reason": "migrations pending"}, status=503
+            )
     except Exception as exc:
         return JsonResponse({"status": "unavailable", "reason": type(exc).__name__}, status=503)
     return JsonResponse({"status": "ok"})

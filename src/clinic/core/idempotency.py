@@ -42,14 +42,21 @@ class IdempotencyMiddleware:
             return self.get_response(request)  # the API answers 401
         if len(key) > 255:
             return JsonResponse(
-                error_body("validation_error", _("Idempotency-Key is longer than 255 characters."),
-                           {"Idempotency-Key": ["too long"]}), status=422)
+                error_body(
+                    "validation_error",
+                    _("Idempotency-Key is longer than 255 characters."),
+                    {"Idempotency-Key": ["too long"]},
+                ),
+                status=422,
+            )
         fingerprint = request_fingerprint(request)
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(
                     organization_id=membership.organization_id,
-                    key=key, request_hash=fingerprint, method=request.method,
+                    key=key,
+                    request_hash=fingerprint,
+                    method=request.method,
                     path=request.path[:500],
                 )
         except IntegrityError:

@@ -69,8 +69,6 @@ class RequestTransactionMiddleware:
                 user_agent=request.headers.get("User-Agent", ""),
             )
             response = self.get_response(request)
-            if response.status_code >= 400 and not getattr(
-                request, "keep_writes_on_error", False
-            ):
+            if response.status_code >= 400 and not getattr(request, "keep_writes_on_error", False):
                 transaction.set_rollback(True)
         return response

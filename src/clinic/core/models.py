@@ -29,14 +29,14 @@ class TenantModel(models.Model):
         "accounts.Organization", on_delete=models.PROTECT, related_name="+", db_index=True
     )
 
-    objects = TenantManager()
-    # Deliberate bypass of the Python-side scoping (RLS still applies); grep for `unscoped_`.
-    unscoped_objects = models.Manager()
-
     # SQL boolean expression for the row-level security policy; see core/security.py.
     rls_using: str | None = None
     # Columns kept out of audit before/after images (secrets).
     audit_redact: tuple[str, ...] = ()
+
+    objects = TenantManager()
+    # Deliberate bypass of the Python-side scoping (RLS still applies); grep for `unscoped_`.
+    unscoped_objects = models.Manager()  # noqa: DJ012 - a manager, not a field
 
     class Meta:
         abstract = True
@@ -64,3 +64,6 @@ class IdempotencyRecord(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["organization", "key"], name="idempotency_key_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"

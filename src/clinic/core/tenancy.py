@@ -23,7 +23,8 @@ class TenantState:
 
 
 _state: contextvars.ContextVar[TenantState] = contextvars.ContextVar(
-    "tenant_state", default=TenantState()
+    "tenant_state",
+    default=TenantState(),  # noqa: B039 - frozen dataclass: immutable
 )
 
 

@@ -71,14 +71,16 @@ def organization_switch(request):
 
 @page_requires("membership.manage")
 def members(request):
-    return render(request, "web/members.html",
-                  {"memberships": account_selectors.memberships_list()})
+    return render(
+        request, "web/members.html", {"memberships": account_selectors.memberships_list()}
+    )
 
 
 @page_requires("audit.view")
 def audit(request):
-    events = list(audit_selectors.audit_events_list(
-        object_type=request.GET.get("object_type") or None)[:100])
+    events = list(
+        audit_selectors.audit_events_list(object_type=request.GET.get("object_type") or None)[:100]
+    )
     return render(request, "web/audit.html", {"events": events})
 
 
@@ -86,14 +88,21 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse(
             {"error": {"code": "not_found", "message": _("Not found."), "details": None}},
-            status=404)
+            status=404,
+        )
     return render(request, "web/not_found.html", status=404)
 
 
 def server_error(request):
     if request.path.startswith("/api/"):
         return JsonResponse(
-            {"error": {"code": "internal_error",
-                       "message": _("Something went wrong on our side; it has been logged."),
-                       "details": None}}, status=500)
+            {
+                "error": {
+                    "code": "internal_error",
+                    "message": _("Something went wrong on our side; it has been logged."),
+                    "details": None,
+                }
+            },
+            status=500,
+        )
     return render(request, "web/server_error.html", status=500)
