@@ -21,9 +21,11 @@ errors_register(api)
 def routers_register() -> None:
     from clinic.accounts.api import router as accounts_router
     from clinic.audit.api import router as audit_router
+    from clinic.directory.api import router as directory_router
 
     api.add_router("", accounts_router)
     api.add_router("/audit-events", audit_router)
+    api.add_router("", directory_router)
 
 
 routers_register()
