@@ -46,10 +46,28 @@ def _audit_event_of(persona):
         return AuditEvent.objects.first().id
 
 
+def _directory(kind):
+    def make(persona):
+        from tests.directory import factories
+
+        if kind == "link":
+            return factories.link(persona, factories.patient(persona)).id
+        return getattr(factories, kind)(persona).id
+
+    return make
+
+
 # path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
 OTHER_ORG_OBJECTS = {
     "token_id": _token_of,
     "event_id": _audit_event_of,
+    "location_id": _directory("location"),
+    "room_id": _directory("room"),
+    "service_id": _directory("service"),
+    "practitioner_id": _directory("practitioner"),
+    "patient_id": _directory("patient"),
+    "contact_id": _directory("contact"),
+    "link_id": _directory("link"),
 }
 
 

@@ -827,3 +827,141 @@ def services_export_csv(queryset) -> str:
             ]
         )
     return out.getvalue()
+
+
+# --- the upload page: validation in steps (progress), then one import transaction -------------
+
+STEP_ROWS = 2000
+
+
+def _validator_seeded(validator: PatientRowsValidator, rows: list[list[str]]) -> None:
+    """Recreate the in-file duplicate state of rows already validated in earlier steps (cheap:
+    identifiers and names only)."""
+    from clinic.directory.validation import FieldInvalid, clean_date, clean_microchip, clean_mrn
+
+    index = {name: i for i, name in validator.map.patient.items()}
+
+    def cell(raw, name):
+        i = index.get(name)
+        return raw[i] if i is not None and i < len(raw) else ""
+
+    for offset, raw in enumerate(rows):
+        number = offset + 2
+        try:
+            mrn = clean_mrn(cell(raw, "mrn"))
+            chip = clean_microchip(cell(raw, "microchip"))
+            dob = clean_date(cell(raw, "date_of_birth"), formats=validator.ctx.date_formats)
+        except FieldInvalid:
+            continue
+        if mrn:
+            validator._seen_mrn.setdefault(mrn, number)
+        if chip:
+            validator._seen_chip.setdefault(chip, number)
+        if dob:
+            key = (
+                fold_for_key(cell(raw, "given_name")),
+                fold_for_key(cell(raw, "family_name")),
+                dob,
+            )
+            validator._seen_identity.setdefault(key, number)
+
+
+def patient_import_start(
+    *, actor: Membership, filename: str, content: bytes | str, options: dict[str, Any]
+):
+    """Keep an uploaded file as an import job; its rows are validated by `patient_import_step`."""
+    from clinic.directory.models import ImportStatus, PatientImport
+
+    date_format = options.get("date_format") or "iso"
+    text = csv_decode(content)
+    headers, rows = csv_rows(text)
+    validator = PatientRowsValidator(actor=actor, headers=headers, date_format=date_format)
+    errors = [asdict(e) for e in validator.file_errors()]
+    if errors:
+        status = ImportStatus.FAILED
+    else:
+        status = ImportStatus.VALIDATING if rows else ImportStatus.VALIDATED
+    with transaction.atomic():
+        return PatientImport.objects.create(
+            organization_id=actor.organization_id,
+            created_by_id=actor.user_id,
+            filename=(filename or "patients.csv")[:255],
+            content=text,
+            options={
+                "skip_invalid": bool(options.get("skip_invalid")),
+                "allow_duplicates": bool(options.get("allow_duplicates")),
+                "date_format": date_format,
+                "columns": validator.map.describe(headers),
+            },
+            total_rows=len(rows),
+            errors=errors,
+            warnings=validator.warnings(),
+            status=status,
+        )
+
+
+def patient_import_step(*, actor: Membership, job, rows_per_step: int = STEP_ROWS):
+    """Validate the next rows of an import job (one request per step: the page polls and shows
+    the progress). Nothing is imported here."""
+    from clinic.directory.models import ImportStatus
+
+    if job.status != ImportStatus.VALIDATING:
+        return job
+    headers, rows = csv_rows(job.content)
+    validator = PatientRowsValidator(
+        actor=actor,
+        headers=headers,
+        date_format=job.options.get("date_format", "iso"),
+        allow_duplicates=job.options.get("allow_duplicates", False),
+    )
+    start = job.processed_rows
+    end = min(start + rows_per_step, len(rows))
+    _validator_seeded(validator, rows[:start])
+    validator.validate(rows[start:end], first_row_number=start + 2)
+    with transaction.atomic():
+        job.errors = job.errors + [
+            asdict(e) for e in sorted(validator.errors, key=lambda e: (e.row, e.field))
+        ]
+        job.processed_rows = end
+        if end >= len(rows):
+            job.status = ImportStatus.VALIDATED
+        job.save(update_fields=["errors", "processed_rows", "status"])
+    return job
+
+
+def patient_import_commit(*, actor: Membership, job) -> ImportReport:
+    """Import a validated job in one transaction. The rows are validated again inside it (the
+    clinic's records may have changed since); the file is then dropped."""
+    from django.utils import timezone
+
+    from clinic.directory.models import ImportStatus
+
+    if job.status != ImportStatus.VALIDATED:
+        message = _("This import is not ready to run (%(status)s).") % {"status": job.status}
+        raise ValidationFailed(message, details={"status": [job.status]})
+    with transaction.atomic():
+        report = patients_import(
+            actor=actor,
+            content=job.content,
+            skip_invalid=job.options.get("skip_invalid", False),
+            allow_duplicates=job.options.get("allow_duplicates", False),
+            date_format=job.options.get("date_format", "iso"),
+        )
+        job.errors = [asdict(e) for e in report.errors]
+        if report.imported:
+            job.status = ImportStatus.IMPORTED
+            job.created_count = report.created
+            job.skipped_rows = report.skipped_rows
+            job.content = ""
+            job.finished_at = timezone.now()
+        job.save(
+            update_fields=[
+                "errors",
+                "status",
+                "created_count",
+                "skipped_rows",
+                "content",
+                "finished_at",
+            ]
+        )
+    return report
