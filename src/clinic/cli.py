@@ -368,6 +368,10 @@ def parser_build() -> argparse.ArgumentParser:
 
     sub.add_parser("permissions", help="print the role → permission matrix (Markdown)")
 
+    from clinic.directory.cli import parsers_add as directory_parsers_add
+
+    directory_parsers_add(sub)  # import patients, generate
+
     s = sub.add_parser("manage", help="Django's manage.py", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -385,6 +389,15 @@ COMMANDS = {
     "manage": cmd_manage,
     "permissions": cmd_permissions,
 }
+
+
+def _module_commands() -> None:
+    from clinic.directory.cli import COMMANDS as directory_commands
+
+    COMMANDS.update(directory_commands)
+
+
+_module_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

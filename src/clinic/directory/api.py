@@ -44,6 +44,7 @@ from clinic.directory.schemas import (
     ServiceOut,
     ServiceUpdate,
 )
+from clinic.directory.validation import region_for_time_zone
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
@@ -420,7 +421,8 @@ contacts = Router(tags=["contacts"])
 @require("contact.view")
 @paginate(PagePagination)
 def contacts_list(request, filters: Query[ContactFilters]):
-    return selectors.contacts_list(**filters.dict())
+    region = region_for_time_zone(request.auth.organization.time_zone)
+    return selectors.contacts_list(**filters.dict(), region=region)
 
 
 @contacts.post("", response={201: ContactOut})

@@ -9,7 +9,7 @@ never point at another clinic's row even if a service forgot to check.
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Concat, Lower
@@ -38,6 +38,34 @@ class SearchFold(Func):
 class ImmutableUnaccent(Func):
     function = "immutable_unaccent"
     output_field = models.TextField()
+
+
+class SearchWord(Func):
+    """`directory_search_word(text, k)`: the k-th word of the folded text (NULL if none)."""
+
+    function = "directory_search_word"
+    output_field = models.TextField(db_collation="C")
+
+
+# Why words in btree columns rather than one trigram index: under row-level security PostgreSQL
+# only uses an index for a condition whose operator is LEAKPROOF (it must not run on other
+# tenants' rows before the policy has filtered them). LIKE and pg_trgm's operators are not;
+# text comparisons are, and on a "C"-collated btree index a prefix is a range scan
+# (word >= 'hel' AND word < 'hel' || U+10FFFF). So each name word gets a generated, indexed
+# column, and identifiers (MRN, microchip, phone) are "C"-collated columns searched by prefix.
+PATIENT_NAME_WORDS = 5
+CONTACT_NAME_WORDS = 4
+
+
+def _name_word(k: int, *names: str) -> models.GeneratedField:
+    parts: list = []
+    for name in names:
+        parts += [name, Value(" ")]
+    return models.GeneratedField(
+        expression=SearchWord(Concat(*parts[:-1], output_field=models.TextField()), Value(k)),
+        output_field=models.TextField(db_collation="C"),
+        db_persist=True,
+    )
 
 
 def _choices_check(field: str, choices, name: str, *, allow_blank: bool = False):
@@ -285,14 +313,14 @@ class Patient(TenantModel, Address, Timestamped):
     """The person or animal receiving care. `species` is empty for humans. Archived, never
     deleted."""
 
-    mrn = models.CharField(_("medical record number"), max_length=32)
+    mrn = models.CharField(_("medical record number"), max_length=32, db_collation="C")
     given_name = models.CharField(_("given name"), max_length=100)
     family_name = models.CharField(_("family name"), max_length=100, blank=True)
     preferred_name = models.CharField(_("preferred name"), max_length=100, blank=True)
     date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
     sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
     gender_identity = models.CharField(_("gender identity"), max_length=50, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, db_collation="C")
     email = models.EmailField(_("email"), max_length=254, blank=True)
     preferred_language = models.CharField(
         _("preferred language"), max_length=5, choices=LANGUAGES, blank=True
@@ -300,7 +328,7 @@ class Patient(TenantModel, Address, Timestamped):
     notes = models.TextField(_("notes"), blank=True)
     species = models.CharField(_("species"), max_length=50, blank=True)
     breed = models.CharField(_("breed"), max_length=100, blank=True)
-    microchip = models.CharField(_("microchip"), max_length=15, blank=True)
+    microchip = models.CharField(_("microchip"), max_length=15, blank=True, db_collation="C")
     weight_kg = models.DecimalField(
         _("weight (kg)"), max_digits=7, decimal_places=3, null=True, blank=True
     )
@@ -318,8 +346,14 @@ class Patient(TenantModel, Address, Timestamped):
         db_persist=True,
     )
 
+    name_word1 = _name_word(1, "given_name", "family_name", "preferred_name")
+    name_word2 = _name_word(2, "given_name", "family_name", "preferred_name")
+    name_word3 = _name_word(3, "given_name", "family_name", "preferred_name")
+    name_word4 = _name_word(4, "given_name", "family_name", "preferred_name")
+    name_word5 = _name_word(5, "given_name", "family_name", "preferred_name")
+
     # Generated, derived from the names: kept out of the audit images.
-    audit_redact = ("search_name",)
+    audit_redact = ("search_name", *(f"name_word{k}" for k in range(1, PATIENT_NAME_WORDS + 1)))
 
     class Meta:
         constraints = [
@@ -372,20 +406,16 @@ class Patient(TenantModel, Address, Timestamped):
             ),
         ]
         indexes = [
-            GinIndex(OpClass(F("search_name"), name="gin_trgm_ops"), name="patient_search_trgm"),
-            GinIndex(OpClass(F("phone"), name="gin_trgm_ops"), name="patient_phone_trgm"),
-            # Prefix search on identifiers (LIKE 'P0001%') whatever the database collation.
-            models.Index(
-                fields=["organization", "mrn"],
-                name="patient_mrn_prefix",
-                opclasses=["uuid_ops", "varchar_pattern_ops"],
+            *(
+                models.Index(fields=["organization", f"name_word{k}"], name=f"patient_word{k}")
+                for k in range(1, PATIENT_NAME_WORDS + 1)
             ),
             models.Index(
-                fields=["organization", "microchip"],
-                name="patient_microchip_prefix",
-                opclasses=["uuid_ops", "varchar_pattern_ops"],
-                condition=~Q(microchip=""),
+                fields=["organization", "phone"],
+                name="patient_phone_prefix",
+                condition=~Q(phone=""),
             ),
+            models.Index(fields=["organization", "date_of_birth"], name="patient_org_dob"),
             models.Index(
                 fields=["organization", "family_name", "given_name"],
                 name="patient_active_name",
@@ -416,7 +446,7 @@ class Contact(TenantModel, Address, Timestamped):
 
     given_name = models.CharField(_("given name"), max_length=100, blank=True)
     family_name = models.CharField(_("family name"), max_length=100, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, db_collation="C")
     email = models.EmailField(_("email"), max_length=254, blank=True)
     preferred_language = models.CharField(
         _("preferred language"), max_length=5, choices=LANGUAGES, blank=True
@@ -433,7 +463,12 @@ class Contact(TenantModel, Address, Timestamped):
         db_persist=True,
     )
 
-    audit_redact = ("search_name",)
+    name_word1 = _name_word(1, "given_name", "family_name")
+    name_word2 = _name_word(2, "given_name", "family_name")
+    name_word3 = _name_word(3, "given_name", "family_name")
+    name_word4 = _name_word(4, "given_name", "family_name")
+
+    audit_redact = ("search_name", *(f"name_word{k}" for k in range(1, CONTACT_NAME_WORDS + 1)))
 
     class Meta:
         constraints = [
@@ -460,7 +495,15 @@ class Contact(TenantModel, Address, Timestamped):
             ),
         ]
         indexes = [
-            GinIndex(OpClass(F("search_name"), name="gin_trgm_ops"), name="contact_search_trgm"),
+            *(
+                models.Index(fields=["organization", f"name_word{k}"], name=f"contact_word{k}")
+                for k in range(1, CONTACT_NAME_WORDS + 1)
+            ),
+            models.Index(
+                fields=["organization", "phone"],
+                name="contact_phone_prefix",
+                condition=~Q(phone=""),
+            ),
             models.Index(
                 fields=["organization", "family_name", "given_name"], name="contact_org_name"
             ),

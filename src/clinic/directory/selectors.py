@@ -14,7 +14,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from django.contrib.postgres.search import TrigramSimilarity
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -23,11 +23,10 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
-    TextField,
     Value,
     When,
 )
-from django.db.models.functions import Concat, Lower
+from django.db.models.functions import Lower
 from django.db.models.lookups import Contains
 from django.utils.translation import gettext as _
 
@@ -35,6 +34,8 @@ from clinic.accounts.models import Membership
 from clinic.accounts.roles import Role
 from clinic.core.errors import NotFound, ValidationFailed
 from clinic.directory.models import (
+    CONTACT_NAME_WORDS,
+    PATIENT_NAME_WORDS,
     RESPONSIBLE_RELATIONSHIPS,
     Contact,
     ImmutableUnaccent,
@@ -98,82 +99,120 @@ def search_tokens(query: str | None) -> list[str]:
     return [t[:40] for t in _NON_WORD.split(text) if t][:MAX_TOKENS]
 
 
-def _folded(token: str):
-    """The token as the SQL fold sees it (lower-cased, unaccented), computed by PostgreSQL
-    itself so that it always matches the stored, indexed `search_name`."""
-    return Lower(ImmutableUnaccent(Value(token)))
+_TOP = "\U0010ffff"  # sorts after any character: [p, p + _TOP) holds every string starting p
 
 
-def _word_start(token: str, *, whole: bool = False):
-    """ " tok" (a word starting with the token) or " tok " (the whole word), folded."""
-    parts = [Value(" "), _folded(token)] + ([Value(" ")] if whole else [])
-    return Concat(*parts, output_field=TextField())
+def search_words(query: str | None) -> list[str]:
+    """The query's words folded exactly as the stored name words are (lower-case, unaccented),
+    by PostgreSQL's own function: one query, so the match never depends on Python's idea of
+    accents."""
+    tokens = search_tokens(query)
+    if not tokens:
+        return []
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT btrim(directory_search_fold(t)) FROM unnest(%s::text[]) "
+            "WITH ORDINALITY AS q(t, i) ORDER BY i",
+            [tokens],
+        )
+        words = [w for (folded,) in cur.fetchall() for w in folded.split(" ") if w]
+    return list(dict.fromkeys(words))[:MAX_TOKENS]
 
 
-def _words_match(column: str, tokens: list[str]) -> Q:
-    """Every token starts a word of `column` (a `directory_search_fold` value: " jean dupont ").
-    `LIKE '% tok%'` on a GIN trigram index."""
+def _prefix(field: str, prefix: str) -> Q:
+    """`field` starts with `prefix`, as a range on a "C"-collated btree index. Text comparisons
+    are leakproof, so PostgreSQL uses the index under row-level security (it will not for LIKE
+    or pg_trgm operators), and the range gives the planner real selectivity estimates."""
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + _TOP})
+
+
+def _words_match(words: list[str], columns: int) -> Q:
+    """Every query word starts one of the name words (`name_word1..n`, generated columns)."""
     condition = Q()
-    for token in tokens:
-        condition &= Q(Contains(F(column), _word_start(token)))
+    for word in words:
+        any_column = Q()
+        for k in range(1, columns + 1):
+            any_column |= _prefix(f"name_word{k}", word)
+        condition &= any_column
     return condition
 
 
-def _phone_digits(query: str) -> str | None:
-    """The digits to look for in E.164 phones, or None if the query is not phone-like.
-    "06 12 34 56 78" → "612345678" (the trunk 0 is not in E.164), "+33 6 12" → "33612"."""
+def _whole_word(word: str, columns: int) -> Q:
+    condition = Q()
+    for k in range(1, columns + 1):
+        condition |= Q(**{f"name_word{k}": word})
+    return condition
+
+
+def phone_prefixes(query: str, region: str | None) -> list[str]:
+    """E.164 prefixes a phone-like query may be the start of, or [] if it is not phone-like.
+    "06 12 34" in a French clinic → ["+3361234"]; "+44 20" → ["+4420"]; "0044 20" → ["+4420"];
+    "61234" → ["+3361234", "+61234"]."""
     text = query.strip()
     if not _PHONE_CHARS.match(text):
-        return None
+        return []
     digits = re.sub(r"\D", "", text)
-    if text.startswith("00"):
-        digits = digits[2:]
-    digits = digits.lstrip("0") if not text.startswith("+") else digits
-    return digits if len(digits) >= 3 else None
+    country = None
+    if region:
+        import phonenumbers
+
+        country = phonenumbers.country_code_for_region(region) or None
+    if text.startswith("+"):
+        prefixes = ["+" + digits]
+    elif text.startswith("00"):
+        prefixes = ["+" + digits[2:]]
+    elif digits.startswith("0"):
+        prefixes = [f"+{country}{digits.lstrip('0')}"] if country else []
+    else:
+        prefixes = ([f"+{country}{digits}"] if country else []) + ["+" + digits]
+    return [p for p in prefixes if len(p) >= 4]
 
 
 def _identifier(query: str) -> str:
     return re.sub(r"[\s\-.]", "", query.strip()).upper()
 
 
-def patient_search(qs: QuerySet, query: str) -> QuerySet:
+def patient_search(qs: QuerySet, query: str, *, region: str | None = None) -> QuerySet:
     """Patients matching a free-text query, with a `rank` alias (higher is better).
 
     Matches: every word of the query starts a word of the patient's names (accent- and
-    case-insensitive), or of a linked contact's names; the phone's digits; the MRN or microchip
-    (exact or prefix). Candidates come from a UNION of index scans (trigram GIN on the folded
-    names and phones, btree pattern indexes on identifiers), so a search never reads the whole
-    table; ranking then orders those few rows.
+    case-insensitive), or of a linked contact's names; the phone (typed nationally or
+    internationally, with any spacing); the MRN or microchip (exact or prefix). Candidates come
+    from a UNION of btree index range scans, so a search never reads the whole table; ranking
+    then orders those rows only.
     """
-    tokens = search_tokens(query)
+    words = search_words(query)
     ident = _identifier(query)
-    digits = _phone_digits(query)
-    if not tokens and not digits:
+    prefixes = phone_prefixes(query, region)
+    if not words and not prefixes:
         return qs.none()
 
     base = Patient.objects.all()
     branches = []
-    name_match = _words_match("search_name", tokens) if tokens else None
+    name_match = _words_match(words, PATIENT_NAME_WORDS) if words else None
     if name_match is not None:
         branches.append(base.filter(name_match).values("id"))
     contact_patients = None
-    if tokens:
-        contacts = Contact.objects.filter(_words_match("search_name", tokens)).values("id")
+    if words:
+        contacts = Contact.objects.filter(_words_match(words, CONTACT_NAME_WORDS)).values("id")
         contact_patients = PatientContact.objects.filter(contact_id__in=contacts).values(
             "patient_id"
         )
         branches.append(contact_patients)
     ident_match = None
     if len(ident) >= 2 and re.fullmatch(r"[0-9A-Z/]+", ident):
-        ident_match = Q(mrn__startswith=ident) | Q(microchip__startswith=ident)
-        branches.append(base.filter(mrn__startswith=ident).values("id"))
+        ident_match = _prefix("mrn", ident) | _prefix("microchip", ident)
+        branches.append(base.filter(_prefix("mrn", ident)).values("id"))
         if len(ident) >= 3:
             branches.append(
-                base.filter(microchip__startswith=ident).exclude(microchip="").values("id")
+                base.filter(_prefix("microchip", ident)).exclude(microchip="").values("id")
             )
     phone_match = None
-    if digits:
-        phone_match = Q(phone__contains=digits)
+    if prefixes:
+        phone_match = Q()
+        for prefix in prefixes:
+            phone_match |= _prefix("phone", prefix)
+        phone_match &= ~Q(phone="")
         branches.append(base.filter(phone_match).values("id"))
 
     candidates = branches[0].union(*branches[1:]) if len(branches) > 1 else branches[0]
@@ -191,13 +230,12 @@ def patient_search(qs: QuerySet, query: str) -> QuerySet:
         score = score + Case(
             When(name_match, then=Value(50.0)), default=Value(0.0), output_field=FloatField()
         )
-        for token in tokens:  # whole words beat prefixes: "jean" ranks Jean above Jeanne
+        for word in words:  # whole words beat prefixes: "jean" ranks Jean above Jeanne
             score = score + Case(
-                When(Contains(F("search_name"), _word_start(token, whole=True)), then=Value(5.0)),
+                When(_whole_word(word, PATIENT_NAME_WORDS), then=Value(5.0)),
                 default=Value(0.0),
                 output_field=FloatField(),
             )
-        score = score + TrigramSimilarity("search_name", SearchFold(Value(" ".join(tokens))))
     if contact_patients is not None:
         score = score + Case(
             When(id__in=contact_patients, then=Value(20.0)),
@@ -211,14 +249,13 @@ def patient_search(qs: QuerySet, query: str) -> QuerySet:
     return qs.alias(rank=score)
 
 
-def contact_search(qs: QuerySet, query: str) -> QuerySet:
-    tokens = search_tokens(query)
-    digits = _phone_digits(query)
+def contact_search(qs: QuerySet, query: str, *, region: str | None = None) -> QuerySet:
+    words = search_words(query)
     condition = Q(pk__in=[])
-    if tokens:
-        condition |= _words_match("search_name", tokens)
-    if digits:
-        condition |= Q(phone__contains=digits)
+    if words:
+        condition |= _words_match(words, CONTACT_NAME_WORDS)
+    for prefix in phone_prefixes(query, region):
+        condition |= _prefix("phone", prefix) & ~Q(phone="")
     if len(query.strip()) >= 3 and "@" in query:
         condition |= Q(email__startswith=query.strip().lower())
     return qs.filter(condition)
@@ -229,12 +266,20 @@ def _text_search(qs: QuerySet, query: str | None, *fields: str) -> QuerySet:
     for token in search_tokens(query):
         condition = Q()
         for name in fields:
-            condition |= Q(Contains(Lower(ImmutableUnaccent(F(name))), _folded(token)))
+            condition |= Q(
+                Contains(Lower(ImmutableUnaccent(F(name))), Lower(ImmutableUnaccent(Value(token))))
+            )
         qs = qs.filter(condition)
     return qs
 
 
 # --- patients ----------------------------------------------------------------------------------
+
+
+def _region(actor: Membership) -> str | None:
+    from clinic.directory.validation import region_for_time_zone
+
+    return region_for_time_zone(actor.organization.time_zone)
 
 
 def patients_visible_to(actor: Membership) -> QuerySet:
@@ -308,7 +353,7 @@ def patients_list(
     if contact_id:
         qs = qs.filter(contact_links__contact_id=_uuid_or_none(contact_id))
     if search and search.strip():
-        qs = patient_search(qs, search)
+        qs = patient_search(qs, search, region=_region(actor))
         default = "relevance"
     else:
         default = "name"
@@ -369,12 +414,13 @@ def contacts_list(
     status: str | None = "active",
     patient_id: Any = None,
     sort: str | None = None,
+    region: str | None = None,
 ) -> QuerySet:
     qs = _active_filter(Contact.objects.all(), status, flag="archived_at")
     if patient_id:
         qs = qs.filter(patient_links__patient_id=_uuid_or_none(patient_id)).distinct()
     if search and search.strip():
-        qs = contact_search(qs, search)
+        qs = contact_search(qs, search, region=region)
     links = Prefetch(
         "patient_links",
         queryset=PatientContact.objects.select_related("patient").order_by(
