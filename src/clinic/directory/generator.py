@@ -354,6 +354,22 @@ def _copy(
     return count
 
 
+def statistics_refresh() -> bool:
+    """ANALYZE the directory tables after a bulk load, so the planner knows the new data.
+    Only a table's owner may, so this goes through the owner connection, after the commit
+    (skipped inside an enclosing transaction, e.g. a test's, which it could not see)."""
+    from django.db import connections
+
+    if connection.in_atomic_block or "owner" not in connections:
+        return False
+    owner = connections["owner"]
+    with owner.cursor() as cur:
+        for table in ("directory_patient", "directory_contact", "directory_patientcontact"):
+            cur.execute(f"ANALYZE {table}")
+    owner.close()
+    return True
+
+
 def generate(
     *,
     org_slug: str,
@@ -410,6 +426,7 @@ def generate(
             owner = Membership.objects.select_related("user", "organization").get(user=user)
         result.owner_email = owner.user.email
         _generate_in_tenant(org, owner, rng, new_id, practitioners, patients, result, progress)
+    statistics_refresh()
     result.seconds = time.monotonic() - started
     return result
 
@@ -549,9 +566,6 @@ def _generate_in_tenant(org, owner, rng, new_id, n_practitioners, n_patients, re
     )
     if patients:
         services._sequence_bump(org.id, by=0, at_least=len(patients))
-    with connection.cursor() as cur:
-        for table in ("directory_patient", "directory_contact", "directory_patientcontact"):
-            cur.execute(f"ANALYZE {table}")
 
 
 PATIENT_COLUMNS = [

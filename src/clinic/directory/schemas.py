@@ -243,7 +243,7 @@ class PractitionerFilters(Schema):
 
 # --- contacts ----------------------------------------------------------------------------------
 
-Language = Literal["en", "fr", "ar"]
+Language = Literal["en", "fr", "ar", ""]
 RelationshipIn = Literal["parent", "legal_guardian", "owner", "emergency_contact", "payer", "other"]
 
 
@@ -252,7 +252,7 @@ class ContactCreate(AddressIn):
     family_name: str | None = Field(None, max_length=100)
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=254)
-    preferred_language: Language | Literal[""] | None = None
+    preferred_language: Language | None = None
     notes: str | None = Field(None, max_length=5000)
     membership_id: UUID | None = Field(None, description="the contact's own login, if any")
 
@@ -346,7 +346,7 @@ class PatientCreate(AddressIn):
     gender_identity: str | None = Field(None, max_length=50)
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=254)
-    preferred_language: Language | Literal[""] | None = None
+    preferred_language: Language | None = None
     mrn: str | None = Field(None, max_length=32, description="generated when not given")
     notes: str | None = Field(None, max_length=10000)
     species: str | None = Field(None, max_length=50, description="empty for a human patient")
@@ -367,7 +367,7 @@ class PatientUpdate(AddressIn):
     gender_identity: str | None = Field(None, max_length=50)
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=254)
-    preferred_language: Language | Literal[""] | None = None
+    preferred_language: Language | None = None
     mrn: str | None = Field(None, max_length=32)
     notes: str | None = Field(None, max_length=10000)
     species: str | None = Field(None, max_length=50)

@@ -185,7 +185,7 @@ def patient_search(qs: QuerySet, query: str, *, region: str | None = None) -> Qu
     ident = _identifier(query)
     prefixes = phone_prefixes(query, region)
     if not words and not prefixes:
-        return qs.none()
+        return qs.none().alias(rank=Value(0.0))
 
     base = Patient.objects.all()
     branches = []
