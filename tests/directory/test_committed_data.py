@@ -1,5 +1,5 @@
-"""The search query plan under row-level security, on committed, analysed, generated data
-(no module-wide django_db mark: the data must be committed for ANALYZE to see it)."""
+"""Tests on committed data (no module-wide django_db mark): the search query plan under
+row-level security on analysed generated data, and concurrent duplicate creations."""
 
 from __future__ import annotations
 
@@ -28,3 +28,35 @@ def test_search_uses_the_indexes_under_row_level_security(live_db):
     assert "Seq Scan on directory_patient" not in plan, plan
     assert "patient_word1" in plan and "contact_word1" in plan, plan
     assert "(name_word1 >= 'hel'::text)" in plan, plan
+
+
+def test_concurrent_duplicate_creations_make_one_patient(live_db):
+    """Two requests racing to create the same person: the advisory lock serialises the
+    duplicate check, so one gets 201 and the other 409."""
+    import threading
+
+    from django.db import connections
+    from django.test import Client
+
+    from tests.conftest import org_create, persona_create, unique_slug
+
+    owner = persona_create(org_create(unique_slug("race")), "owner")
+    human = {"given_name": "Léo", "family_name": "Roux", "date_of_birth": "2001-01-01"}
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def create():
+        client = Client()
+        barrier.wait()
+        response = client.post(
+            "/api/v1/patients", data=human, content_type="application/json", **owner.headers
+        )
+        statuses.append(response.status_code)
+        connections.close_all()
+
+    threads = [threading.Thread(target=create) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 409]
