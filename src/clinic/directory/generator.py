@@ -309,7 +309,7 @@ class GenerateResult:
 
 
 class _Ids:
-    """uuid4-shaped ids from the seeded generator (deterministic row ids)."""
+    """uuid4-shaped ids from a seeded generator (deterministic row ids)."""
 
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -398,7 +398,8 @@ def generate(
         )
     started = time.monotonic()
     rng = random.Random(seed)
-    new_id = _Ids(rng)
+    # Row ids are deterministic too, per seed and organization (ids are global keys).
+    new_id = _Ids(random.Random(f"{seed}:{org_slug}"))
     org = organization_by_slug(org_slug)
     if org is None:
         org = organization_create(
