@@ -172,17 +172,34 @@ def _identifier(query: str) -> str:
     return re.sub(r"[\s\-.]", "", query.strip()).upper()
 
 
-def patient_search(qs: QuerySet, query: str, *, region: str | None = None) -> QuerySet:
+_CLINIC_REGION = object()
+
+
+def _current_region() -> str | None:
+    from clinic.accounts.models import Organization
+    from clinic.core.tenancy import require_org_id
+    from clinic.directory.validation import region_for_time_zone
+
+    zone = (
+        Organization.objects.filter(id=require_org_id()).values_list("time_zone", flat=True).first()
+    )
+    return region_for_time_zone(zone)
+
+
+def patient_search(qs: QuerySet, query: str, *, region: Any = _CLINIC_REGION) -> QuerySet:
     """Patients matching a free-text query, with a `rank` alias (higher is better).
 
     Matches: every word of the query starts a word of the patient's names (accent- and
     case-insensitive), or of a linked contact's names; the phone (typed nationally or
     internationally, with any spacing); the MRN or microchip (exact or prefix). Candidates come
     from a UNION of btree index range scans, so a search never reads the whole table; ranking
-    then orders those rows only.
+    then orders those rows only. `region` (the clinic's country, for national phone numbers)
+    is looked up from the current organization when not given.
     """
     words = search_words(query)
     ident = _identifier(query)
+    if region is _CLINIC_REGION:
+        region = _current_region() if _PHONE_CHARS.match(query.strip()) else None
     prefixes = phone_prefixes(query, region)
     if not words and not prefixes:
         return qs.none().alias(rank=Value(0.0))
@@ -246,7 +263,8 @@ def patient_search(qs: QuerySet, query: str, *, region: str | None = None) -> Qu
         score = score + Case(
             When(phone_match, then=Value(30.0)), default=Value(0.0), output_field=FloatField()
         )
-    return qs.alias(rank=score)
+    # Best first; callers may order otherwise (patients_list applies the requested sort).
+    return qs.alias(rank=score).order_by("-rank", "family_name", "given_name", "id")
 
 
 def contact_search(qs: QuerySet, query: str, *, region: str | None = None) -> QuerySet:
@@ -639,3 +657,11 @@ def patient_import_get(import_id: Any) -> PatientImport:
     if job is None:
         raise NotFound(_("Import not found."))
     return job
+
+
+def patient_imports_recent(limit: int = 10) -> list[PatientImport]:
+    return list(
+        PatientImport.objects.defer("content")
+        .select_related("created_by")
+        .order_by("-created_at")[:limit]
+    )

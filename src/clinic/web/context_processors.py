@@ -6,6 +6,11 @@ from django.utils.translation import gettext_lazy as _
 # (label, url name, permission needed); the layout shows only what the role allows.
 NAVIGATION = [
     (_("Home"), "web:home", "home.view"),
+    (_("Patients"), "directory:patients", "patient.view"),
+    (_("Contacts"), "directory:contacts", "contact.view"),
+    (_("Practitioners"), "directory:practitioners", "practitioner.view"),
+    (_("Services"), "directory:services", "service.view"),
+    (_("Locations"), "directory:locations", "location.view"),
     (_("Members"), "web:members", "membership.manage"),
     (_("Audit log"), "web:audit", "audit.view"),
 ]
