@@ -86,6 +86,7 @@ TEMPLATES = [
 ]
 
 DATABASES = database.databases_from_environment(os.environ, VAR_DIR)
+DATABASE_ROUTERS = ["clinic.core.database.MigrateAsOwnerRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

@@ -148,3 +148,20 @@ def migrations_pending(connection) -> bool:
 
 def dsn_user(url: str) -> str:
     return urlsplit(url).username or ""
+
+
+class MigrateAsOwnerRouter:
+    """While `migrate` runs (as the owner role), send every query there.
+
+    Data migrations (ours and third-party ones) use the default manager, which would otherwise
+    query through the application role's connection — a second connection that then waits on
+    the locks of the migration's own transaction.
+    """
+
+    migrating_alias: str | None = None
+
+    def db_for_read(self, model, **hints):
+        return self.migrating_alias
+
+    def db_for_write(self, model, **hints):
+        return self.migrating_alias

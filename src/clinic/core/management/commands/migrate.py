@@ -2,6 +2,7 @@
 
 from django.core.management.commands.migrate import Command as DjangoMigrate
 
+from clinic.core.database import MigrateAsOwnerRouter
 from clinic.core.security import database_secure
 
 
@@ -9,7 +10,11 @@ class Command(DjangoMigrate):
     def handle(self, *args, **options):
         if options.get("database") in (None, "default"):
             options["database"] = "owner"
-        super().handle(*args, **options)
+        MigrateAsOwnerRouter.migrating_alias = options["database"]
+        try:
+            super().handle(*args, **options)
+        finally:
+            MigrateAsOwnerRouter.migrating_alias = None
         database_secure(using=options["database"])
         if options.get("verbosity", 1):
             self.stdout.write("Row-level security, grants and audit triggers applied.")
