@@ -72,6 +72,29 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
 }
 
 
+# Billing (clinic/billing): owners, admins, managers and assistants handle billing; voids, credit
+# notes and refunds are for owners, admins and managers; settings and tax rates for owners and
+# admins. A practitioner sees the invoices of their own appointments only if the organization
+# grants it (BillingSettings.practitioners_see_own_invoices, applied in
+# billing.selectors.invoices_visible_to); a patient login sees its own accounts' invoices,
+# payments and statements.
+_BILLING_DESK = {
+    "invoice.view", "invoice.manage", "invoice.issue", "payment.view", "payment.create",
+    "statement.view", "insurance.view", "insurance.manage", "billing.bill_appointments",
+}
+_BILLING_CORRECT = {"invoice.void", "payment.refund"}
+_BILLING_ADMIN = {"billing.settings", "tax_rate.manage"}
+for _role, _perms in {
+    Role.OWNER: _BILLING_DESK | _BILLING_CORRECT | _BILLING_ADMIN,
+    Role.ADMIN: _BILLING_DESK | _BILLING_CORRECT | _BILLING_ADMIN,
+    Role.MANAGER: _BILLING_DESK | _BILLING_CORRECT,
+    Role.ASSISTANT: _BILLING_DESK,
+    Role.PRACTITIONER: {"invoice.view"},
+    Role.PATIENT: {"invoice.view", "payment.view", "statement.view"},
+}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
+
+
 def role_permissions(role: str) -> frozenset[str]:
     return PERMISSIONS[Role(role)]
 

@@ -656,7 +656,25 @@ def invoice_issue(
         with database_refusals():
             invoice.save()
         invoice.refresh_from_db()
+        _issued_notify(invoice)
     return invoice
+
+
+def _issued_notify(invoice: Invoice) -> None:
+    """Tell the payer (notifications module, if installed), in the issuing transaction."""
+    from django.apps import apps
+
+    if not apps.is_installed("clinic.notifications"):
+        return
+    from django.conf import settings
+    from django.urls import reverse
+
+    from clinic.notifications.invoices import invoice_issued_notify
+
+    pdf_url = getattr(settings, "SITE_URL", "") + reverse(
+        "billing:invoice_pdf", kwargs={"invoice_id": invoice.id}
+    )
+    invoice_issued_notify(invoice=invoice, pdf_url=pdf_url)
 
 
 def _payer_language(invoice: Invoice) -> str:
