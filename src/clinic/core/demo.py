@@ -45,4 +45,7 @@ def demo_create(*, slug: str = "demo", password: str) -> DemoResult:
                 )
                 membership_create(organization=org, user=user, role=role.value)
                 emails.append(email)
+            from clinic.directory.demo import directory_demo_create
+
+            emails += directory_demo_create(organization=org, password=password)
     return DemoResult(created=True, name=org.name, emails=emails)

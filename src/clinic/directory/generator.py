@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+import phonenumbers
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -640,7 +641,9 @@ def _people(org, rng: random.Random, new_id, n_patients: int, now):
     def phone() -> str:
         while True:
             number = f"+33{rng.choice('67')}{rng.randint(0, 99_999_999):08d}"
-            if number not in used_phones:
+            if number not in used_phones and phonenumbers.is_valid_number(
+                phonenumbers.parse(number)
+            ):
                 used_phones.add(number)
                 return number
 
