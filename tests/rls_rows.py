@@ -56,3 +56,10 @@ def directory_rows(persona, api):
     importing.patient_import_start(
         actor=actor, filename="rls.csv", content=b"given_name\nX\n", options={}
     )
+
+
+@row_maker
+def scheduling_rows(persona, api):
+    from tests.scheduling.rows import scheduling_rows as make
+
+    make(persona, api)

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "clinic.accounts",
     "clinic.audit",
     "clinic.directory",
+    "clinic.scheduling",
     "clinic.web",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("clinic.directory.urls")),
+    path("", include("clinic.scheduling.urls")),
     path("", include("clinic.web.urls")),
 ]
 

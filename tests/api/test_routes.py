@@ -57,6 +57,12 @@ def _directory(kind):
     return make
 
 
+def _scheduling(kind):
+    from tests.scheduling.rows import other_org_object
+
+    return other_org_object(kind)
+
+
 # path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
 OTHER_ORG_OBJECTS = {
     "token_id": _token_of,
@@ -68,6 +74,12 @@ OTHER_ORG_OBJECTS = {
     "patient_id": _directory("patient"),
     "contact_id": _directory("contact"),
     "link_id": _directory("link"),
+    "appointment_id": _scheduling("appointment_id"),
+    "series_id": _scheduling("series_id"),
+    "hold_id": _scheduling("hold_id"),
+    "rule_id": _scheduling("rule_id"),
+    "exception_id": _scheduling("exception_id"),
+    "feed_id": _scheduling("feed_id"),
 }
 
 

@@ -95,6 +95,32 @@ for _role, _perms in {
     PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
 
 
+# Scheduling (clinic/scheduling): staff read schedules; a practitioner sees and books their own
+# schedule only (object scoping in scheduling.selectors) unless granted *.view_all; front desk
+# (assistant, manager) schedules for everyone; only owners, admins and managers may book
+# outside availability. Patients see their own appointments and book them through holds.
+_SCHEDULE_READ = {"appointment.view", "slot.view", "availability.view", "calendar.view"}
+_SCHEDULE_DESK = {
+    "appointment.book",
+    "appointment.update",
+    "appointment.cancel",
+    "hold.create",
+    "hold.confirm",
+}
+_SCHEDULE_ALL = {"appointment.view_all", "calendar.view_all", "availability.view_all"}
+_SCHEDULE_MANAGE = {"availability.manage", "icsfeed.manage", "appointment.override_availability"}
+_SCHEDULE_ADMIN = _SCHEDULE_READ | _SCHEDULE_DESK | _SCHEDULE_ALL | _SCHEDULE_MANAGE
+for _role, _perms in {
+    Role.OWNER: _SCHEDULE_ADMIN | {"scheduling.settings"},
+    Role.ADMIN: _SCHEDULE_ADMIN | {"scheduling.settings"},
+    Role.MANAGER: _SCHEDULE_ADMIN,
+    Role.PRACTITIONER: _SCHEDULE_READ | _SCHEDULE_DESK | {"availability.manage", "icsfeed.manage"},
+    Role.ASSISTANT: _SCHEDULE_READ | _SCHEDULE_DESK | _SCHEDULE_ALL,
+    Role.PATIENT: {"appointment.view", "slot.view", "hold.create", "hold.confirm"},
+}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
+
+
 def role_permissions(role: str) -> frozenset[str]:
     return PERMISSIONS[Role(role)]
 

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 # (label, url name, permission needed); the layout shows only what the role allows.
 NAVIGATION = [
     (_("Home"), "web:home", "home.view"),
+    (_("Calendar"), "scheduling:calendar", "calendar.view"),
+    (_("Availability"), "scheduling:availability", "availability.view"),
     (_("Patients"), "directory:patients", "patient.view"),
     (_("Contacts"), "directory:contacts", "contact.view"),
     (_("Practitioners"), "directory:practitioners", "practitioner.view"),

@@ -1,0 +1,793 @@
+"""Every non-trivial scheduling read: tenant-scoped (manager + RLS), object-scoped for the actor,
+set-based (one query for the busy intervals of all candidate practitioners, never one per day or
+per practitioner)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.accounts.models import Membership
+from clinic.core.errors import NotFound, ValidationFailed
+from clinic.directory.models import (
+    Location,
+    Patient,
+    Practitioner,
+    PractitionerService,
+    Room,
+    Service,
+)
+from clinic.scheduling import slots as slotmath
+from clinic.scheduling.models import (
+    MAX_BUFFER_MINUTES,
+    MAX_DURATION_HOURS,
+    Appointment,
+    AppointmentSeries,
+    AvailabilityException,
+    AvailabilityRule,
+    Hold,
+    IcsFeed,
+    SchedulingSettings,
+)
+
+# An occupied range is at most 24 h plus both buffers: this bounds btree range scans.
+MAX_OCCUPIED = timedelta(hours=MAX_DURATION_HOURS, minutes=2 * MAX_BUFFER_MINUTES)
+MAX_RANGE_DAYS = 62
+MAX_SLOT_RANGE_DAYS = 92
+
+VIEW_ALL = "appointment.view_all"
+
+
+@lru_cache(maxsize=512)
+def tz(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def settings_get() -> SchedulingSettings:
+    """The organization's scheduling settings (unsaved defaults when it has none)."""
+    found = SchedulingSettings.objects.first()
+    return found or SchedulingSettings()
+
+
+# --- who may see what -------------------------------------------------------------------------
+
+
+def practitioner_of(actor: Membership) -> Practitioner | None:
+    return Practitioner.objects.filter(membership_id=actor.id).first()
+
+
+def patients_of(actor: Membership) -> QuerySet:
+    """Patients a Patient-role member may act for: their own record and those they are
+    responsible for (parent, legal guardian, animal owner) — the directory's rule."""
+    from clinic.directory.selectors import patients_visible_to
+
+    return patients_visible_to(actor)
+
+
+def appointments_visible_to(actor: Membership) -> QuerySet:
+    """Appointments the actor may see: everything with `appointment.view_all`; otherwise a
+    practitioner sees their own schedule and a patient their own appointments."""
+    qs = Appointment.objects.all()
+    if actor.has(VIEW_ALL):
+        return qs
+    if actor.role == "patient":
+        return qs.filter(patient__in=patients_of(actor).values("id"))
+    return qs.filter(practitioner__membership_id=actor.id)
+
+
+def practitioner_ids_scope(actor: Membership) -> list[uuid.UUID] | None:
+    """None when the actor may act on every practitioner's schedule, else the allowed ids."""
+    if actor.has(VIEW_ALL):
+        return None
+    return list(Practitioner.objects.filter(membership_id=actor.id).values_list("id", flat=True))
+
+
+def appointment_for_actor(
+    actor: Membership, appointment_id, *, for_update: bool = False
+) -> Appointment:
+    qs = appointments_visible_to(actor).select_related(
+        "practitioner", "patient", "service", "location", "room", "series"
+    )
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    found = qs.filter(id=appointment_id).first()
+    if found is None:
+        raise NotFound(_("Appointment not found."))
+    return found
+
+
+def series_for_actor(actor: Membership, series_id) -> AppointmentSeries:
+    qs = AppointmentSeries.objects.select_related(
+        "practitioner", "patient", "service", "location", "room"
+    )
+    if not actor.has(VIEW_ALL):
+        if actor.role == "patient":
+            qs = qs.filter(patient__in=patients_of(actor).values("id"))
+        else:
+            qs = qs.filter(practitioner__membership_id=actor.id)
+    found = qs.filter(id=series_id).first()
+    if found is None:
+        raise NotFound(_("Series not found."))
+    return found
+
+
+def hold_for_actor(actor: Membership, hold_id, *, for_update: bool = False) -> Hold:
+    qs = Hold.objects.all()
+    if not actor.has(VIEW_ALL):
+        qs = qs.filter(created_by_id=actor.id)
+    if for_update:
+        qs = qs.select_for_update()
+    found = qs.filter(id=hold_id).first()
+    if found is None:
+        raise NotFound(_("Hold not found."))
+    return found
+
+
+def hold_appointments(hold: Hold) -> list[Appointment]:
+    return list(
+        Appointment.objects.filter(hold_id=hold.id)
+        .select_related("practitioner", "patient", "service", "location", "room")
+        .order_by("start_at")
+    )
+
+
+def feed_for_actor(actor: Membership, feed_id) -> IcsFeed:
+    qs = IcsFeed.objects.select_related("practitioner")
+    scope = practitioner_ids_scope(actor)
+    if scope is not None:
+        qs = qs.filter(practitioner_id__in=scope)
+    found = qs.filter(id=feed_id).first()
+    if found is None:
+        raise NotFound(_("Calendar feed not found."))
+    return found
+
+
+def feeds_list(actor: Membership) -> QuerySet:
+    qs = IcsFeed.objects.select_related("practitioner").filter(revoked_at__isnull=True)
+    scope = practitioner_ids_scope(actor)
+    if scope is not None:
+        qs = qs.filter(practitioner_id__in=scope)
+    return qs.order_by("-created_at")
+
+
+def _get(model, object_id, field: str, label: str):
+    if object_id is None:
+        return None
+    qs = model if isinstance(model, QuerySet) else model.objects.all()
+    found = qs.filter(id=object_id).first()
+    if found is None:
+        raise ValidationFailed(
+            _("%(what)s not found.") % {"what": label},
+            details={
+                field: [_("No such %(what)s in this organization.") % {"what": label.lower()}]
+            },
+        )
+    return found
+
+
+def practitioner_get(practitioner_id, field: str = "practitioner_id") -> Practitioner | None:
+    return (
+        _get(
+            Practitioner.objects.select_related("default_location"),
+            practitioner_id,
+            field,
+            _("Practitioner"),
+        )
+        if practitioner_id
+        else None
+    )
+
+
+def patient_get(patient_id, field: str = "patient_id") -> Patient | None:
+    return _get(Patient, patient_id, field, _("Patient"))
+
+
+def service_get(service_id, field: str = "service_id") -> Service | None:
+    return _get(Service, service_id, field, _("Service"))
+
+
+def location_get(location_id, field: str = "location_id") -> Location | None:
+    return _get(Location, location_id, field, _("Location"))
+
+
+def room_get(room_id, field: str = "room_id") -> Room | None:
+    return _get(Room.objects.select_related("location"), room_id, field, _("Room"))
+
+
+def practitioner_for_actor(
+    actor: Membership, practitioner_id, field: str = "practitioner_id"
+) -> Practitioner:
+    """A practitioner whose schedule the actor may manage (others' are 404 for them)."""
+    scope = practitioner_ids_scope(actor)
+    if scope is not None and practitioner_id not in scope:
+        raise NotFound(_("Practitioner not found."))
+    found = (
+        Practitioner.objects.select_related("default_location").filter(id=practitioner_id).first()
+    )
+    if found is None:
+        raise NotFound(_("Practitioner not found."))
+    return found
+
+
+# --- ranges -----------------------------------------------------------------------------------
+
+
+def range_check(start: datetime, end: datetime, *, max_days: int = MAX_RANGE_DAYS) -> None:
+    if end <= start:
+        raise ValidationFailed(
+            _("The end must be after the start."), details={"end": [_("Must be after start.")]}
+        )
+    if end - start > timedelta(days=max_days):
+        raise ValidationFailed(
+            _("The range is too long."),
+            details={"end": [_("At most %(n)d days after start.") % {"n": max_days}]},
+        )
+
+
+def appointments_in_range(
+    *,
+    actor: Membership,
+    start: datetime,
+    end: datetime,
+    practitioner_ids: Sequence[uuid.UUID] = (),
+    room_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    statuses: Sequence[str] = (),
+    include_released: bool = True,
+    limit: int = 5000,
+) -> list[Appointment]:
+    """Appointments overlapping [start, end), in one query. Served by the btree index on
+    (organization, practitioner|room|patient, start_at): an appointment lasts at most 24 h, so
+    `start_at > start - 24h` bounds the scan from below."""
+    range_check(start, end)
+    qs = appointments_visible_to(actor).filter(
+        start_at__lt=end, start_at__gt=start - timedelta(hours=MAX_DURATION_HOURS), end_at__gt=start
+    )
+    if practitioner_ids:
+        qs = qs.filter(practitioner_id__in=list(practitioner_ids))
+    if room_id:
+        qs = qs.filter(room_id=room_id)
+    if patient_id:
+        qs = qs.filter(patient_id=patient_id)
+    if statuses:
+        qs = qs.filter(status__in=list(statuses))
+    elif not include_released:
+        qs = qs.exclude(status__in=["cancelled", "no_show"])
+    # An expired hold blocks nothing and is not shown.
+    qs = qs.exclude(status="held", hold_expires_at__lte=timezone.now())
+    qs = qs.select_related("practitioner", "patient", "service", "location", "room")
+    return list(qs.order_by("start_at", "id")[:limit])
+
+
+# --- availability and busy time -----------------------------------------------------------------
+
+
+def _rules_query(
+    practitioner_filter: Q,
+    start: datetime,
+    end: datetime,
+    *,
+    location_id=None,
+    modality: str | None = None,
+):
+    first = (start - timedelta(days=2)).date()
+    last = (end + timedelta(days=2)).date()
+    qs = AvailabilityRule.objects.filter(practitioner_filter).filter(
+        Q(effective_from__isnull=True) | Q(effective_from__lte=last),
+        Q(effective_to__isnull=True) | Q(effective_to__gte=first),
+    )
+    if location_id:
+        qs = qs.filter(location_id=location_id)
+    if modality:
+        qs = qs.filter(Q(modality="") | Q(modality=modality))
+    return qs.values_list(
+        "practitioner_id",
+        "location_id",
+        "location__time_zone",
+        "weekday",
+        "start_time",
+        "end_time",
+        "effective_from",
+        "effective_to",
+        "max_appointments",
+    )
+
+
+def _rule_rows(rows: Iterable[tuple]) -> list[slotmath.RuleRow]:
+    return [
+        slotmath.RuleRow(p, loc, tz(zone), wd, st, et, ef, eto, mx)
+        for p, loc, zone, wd, st, et, ef, eto, mx in rows
+    ]
+
+
+BUSY_SQL = """
+SELECT 'busy' AS kind, a.practitioner_id, a.occupied_start, a.occupied_end,
+       CASE WHEN a.kind <> 'block' THEN a.start_at END, NULL::uuid, NULL::text
+  FROM scheduling_appointment a
+ WHERE a.organization_id = %(org)s
+   AND a.practitioner_id = ANY(%(practitioners)s)
+   AND a.occupied_start < %(end)s AND a.occupied_start > %(start_bound)s
+   AND a.occupied_end > %(start)s
+   AND a.status NOT IN ('cancelled', 'no_show')
+   AND NOT (a.status = 'held' AND a.hold_expires_at <= %(now)s)
+   AND NOT (a.id = ANY(%(ignore)s))
+UNION ALL
+SELECT 'patient', NULL::uuid, a.start_at, a.end_at, NULL, NULL::uuid, NULL::text
+  FROM scheduling_appointment a
+ WHERE %(patient)s::uuid IS NOT NULL AND a.organization_id = %(org)s
+   AND a.patient_id = %(patient)s::uuid AND a.kind <> 'group'
+   AND a.start_at < %(end)s AND a.start_at > %(start_bound)s AND a.end_at > %(start)s
+   AND a.status NOT IN ('cancelled', 'no_show')
+   AND NOT (a.status = 'held' AND a.hold_expires_at <= %(now)s)
+   AND NOT (a.id = ANY(%(ignore)s))
+UNION ALL
+SELECT e.kind, e.practitioner_id, e.start_at, e.end_at, NULL, e.location_id, l.time_zone
+  FROM scheduling_availabilityexception e
+  LEFT JOIN directory_location l ON l.id = e.location_id
+ WHERE e.organization_id = %(org)s
+   AND e.practitioner_id = ANY(%(practitioners)s)
+   AND e.start_at < %(end)s AND e.end_at > %(start)s
+"""
+
+
+@dataclass
+class BusyData:
+    busy: list[slotmath.BusyRow]
+    exceptions: list[slotmath.ExceptionRow]
+    patient_busy: list[tuple[datetime, datetime]]
+
+
+def busy_load(
+    *,
+    practitioner_ids: Sequence[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    patient_id: uuid.UUID | None = None,
+    ignore_ids: Sequence[uuid.UUID] = (),
+) -> BusyData:
+    """Busy intervals (appointments, live holds, blocks), the patient's own appointments and the
+    availability exceptions of all the given practitioners over [start, end): ONE query."""
+    data = BusyData([], [], [])
+    if not practitioner_ids:
+        return data
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(
+            BUSY_SQL,
+            {
+                "org": connection_org(),
+                "practitioners": list(practitioner_ids),
+                "start": start,
+                "end": end,
+                "start_bound": start - MAX_OCCUPIED,
+                "now": now,
+                "patient": patient_id,
+                "ignore": list(ignore_ids),
+            },
+        )
+        for kind, practitioner_id, s, e, counted, location_id, zone in cur.fetchall():
+            if kind == "busy":
+                data.busy.append(slotmath.BusyRow(practitioner_id, s, e, counted))
+            elif kind == "patient":
+                data.patient_busy.append((s, e))
+            else:
+                data.exceptions.append(
+                    slotmath.ExceptionRow(
+                        practitioner_id, kind, s, e, location_id, tz(zone) if zone else None
+                    )
+                )
+    return data
+
+
+def connection_org() -> uuid.UUID:
+    from clinic.core.tenancy import require_org_id
+
+    return require_org_id()
+
+
+def availability_for(
+    *,
+    practitioner_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    ignore_ids: Sequence[uuid.UUID] = (),
+):
+    """(windows, busy data) of one practitioner around [start, end): two queries."""
+    span_start, span_end = start - timedelta(days=1), end + timedelta(days=1)
+    rules = _rule_rows(_rules_query(Q(practitioner_id=practitioner_id), span_start, span_end))
+    data = busy_load(
+        practitioner_ids=[practitioner_id], start=span_start, end=span_end, ignore_ids=ignore_ids
+    )
+    windows = slotmath.windows_build(rules, data.exceptions, span_start, span_end)
+    return windows.get(practitioner_id, []), data
+
+
+def availability_check(
+    *,
+    practitioner_id: uuid.UUID,
+    occupied_start: datetime,
+    occupied_end: datetime,
+    start: datetime,
+    location_id=None,
+    ignore_ids: Sequence[uuid.UUID] = (),
+) -> tuple[bool, str, object]:
+    """Is this occupied range inside the practitioner's working hours (and under the day's
+    maximum)? Returns (ok, reason code, window)."""
+    windows, data = availability_for(
+        practitioner_id=practitioner_id,
+        start=occupied_start,
+        end=occupied_end,
+        ignore_ids=ignore_ids,
+    )
+    day_count = 0
+    for window in windows:
+        if window.start <= occupied_start < window.end and window.max_appointments:
+            local_day = start.astimezone(window.tz).date()
+            day_count = sum(
+                1
+                for b in data.busy
+                if b.counts_for_day is not None
+                and b.counts_for_day.astimezone(window.tz).date() == local_day
+            )
+            break
+    return slotmath.fits(
+        windows=windows,
+        occupied_start=occupied_start,
+        occupied_end=occupied_end,
+        location_id=location_id,
+        day_count=day_count,
+    )
+
+
+def default_location_for(practitioner: Practitioner, start: datetime) -> uuid.UUID | None:
+    """The location of the availability window covering `start`, else the practitioner's
+    default location, else the organization's only location."""
+    windows, _data = availability_for(practitioner_id=practitioner.id, start=start, end=start)
+    for window in windows:
+        if window.start <= start < window.end:
+            return window.location_id
+    if practitioner.default_location_id:
+        return practitioner.default_location_id
+    ids = list(Location.objects.filter(is_active=True).values_list("id", flat=True)[:2])
+    return ids[0] if len(ids) == 1 else None
+
+
+# --- slot search ----------------------------------------------------------------------------
+
+
+@dataclass
+class SlotSearch:
+    service: Service
+    slots: list[slotmath.Slot]
+    granularity_minutes: int
+
+
+def slots_find(
+    *,
+    service_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    practitioner_ids: Sequence[uuid.UUID] = (),
+    location_id: uuid.UUID | None = None,
+    modality: str | None = None,
+    patient_id: uuid.UUID | None = None,
+    limit: int = 200,
+    not_before: datetime | None = None,
+    ignore_ids: Sequence[uuid.UUID] = (),
+) -> SlotSearch:
+    """Free start times for a service: three queries whatever the range and the number of
+    practitioners (service + settings, rules of all candidates, busy time of all candidates)."""
+    range_check(start, end, max_days=MAX_SLOT_RANGE_DAYS)
+    granularity = SchedulingSettings.objects.filter(
+        organization_id=OuterRef("organization_id")
+    ).values("slot_granularity_minutes")[:1]
+    service = (
+        Service.objects.filter(id=service_id).annotate(granularity=Subquery(granularity)).first()
+    )
+    if service is None:
+        raise ValidationFailed(
+            _("Service not found."),
+            details={"service_id": [_("No such service in this organization.")]},
+        )
+    minutes = service.granularity or SchedulingSettings().slot_granularity_minutes
+    candidates = PractitionerService.objects.filter(
+        service_id=service.id, practitioner__is_active=True
+    ).values("practitioner_id")
+    practitioner_filter = Q(practitioner_id__in=candidates)
+    if practitioner_ids:
+        practitioner_filter &= Q(practitioner_id__in=list(practitioner_ids))
+    before = timedelta(minutes=service.buffer_before_minutes)
+    after = timedelta(minutes=service.buffer_after_minutes)
+    duration = timedelta(minutes=service.duration_minutes)
+    # Windows must cover the occupied range of a slot that starts inside [start, end).
+    span_start, span_end = start - before, end + duration + after
+    rules = _rule_rows(
+        _rules_query(
+            practitioner_filter,
+            span_start,
+            span_end,
+            location_id=location_id,
+            modality=modality or service.modality,
+        )
+    )
+    ids = sorted({r.practitioner_id for r in rules})
+    data = busy_load(
+        practitioner_ids=ids,
+        start=span_start,
+        end=span_end,
+        patient_id=patient_id,
+        ignore_ids=ignore_ids,
+    )
+    if location_id:
+        data.exceptions = [
+            e for e in data.exceptions if e.kind == "blocked" or e.location_id == location_id
+        ]
+    windows = slotmath.windows_build(rules, data.exceptions, span_start, span_end)
+    busy = data.busy
+    if data.patient_busy:
+        busy = busy + [
+            slotmath.BusyRow(p, s - before, e + after) for p in ids for s, e in data.patient_busy
+        ]
+    found = slotmath.slots_compute(
+        windows=windows,
+        busy=busy,
+        range_start=start,
+        range_end=end,
+        duration=duration,
+        before=before,
+        after=after,
+        granularity=timedelta(minutes=minutes),
+        not_before=not_before if not_before is not None else timezone.now(),
+        limit=limit,
+    )
+    return SlotSearch(service=service, slots=found, granularity_minutes=minutes)
+
+
+def alternatives_find(
+    *,
+    service: Service | None,
+    practitioner_id: uuid.UUID,
+    after: datetime,
+    count: int = 5,
+    location_id=None,
+    patient_id=None,
+    ignore_ids: Sequence[uuid.UUID] = (),
+) -> list[dict]:
+    """The next free slots for the same practitioner and service (for 409 answers)."""
+    if service is None:
+        return []
+    found = slots_find(
+        service_id=service.id,
+        start=after,
+        end=after + timedelta(days=28),
+        practitioner_ids=[practitioner_id],
+        location_id=location_id,
+        patient_id=patient_id,
+        limit=count,
+        ignore_ids=ignore_ids,
+    ).slots
+    return [
+        {
+            "start": s.start.isoformat(),
+            "end": s.end.isoformat(),
+            "practitioner_id": str(s.practitioner_id),
+            "location_id": str(s.location_id),
+        }
+        for s in found
+    ]
+
+
+# --- conflicts ----------------------------------------------------------------------------------
+
+
+CONFLICTS_SQL = """
+WITH wanted(idx, practitioner_id, room_id, patient_id, occ_start, occ_end, start_at, end_at)
+  AS (SELECT * FROM unnest(%(idx)s::int[], %(practitioners)s::uuid[], %(rooms)s::uuid[],
+                           %(patients)s::uuid[], %(occ_starts)s::timestamptz[],
+                           %(occ_ends)s::timestamptz[], %(starts)s::timestamptz[],
+                           %(ends)s::timestamptz[]))
+SELECT w.idx, a.id, a.start_at, a.end_at, a.status, a.kind, a.hold_expires_at,
+       (a.practitioner_id = w.practitioner_id AND NOT a.allows_overlap
+        AND tstzrange(a.occupied_start, a.occupied_end) && tstzrange(w.occ_start, w.occ_end)),
+       (w.room_id IS NOT NULL AND a.room_id = w.room_id AND a.room_exclusive
+        AND tstzrange(a.start_at, a.end_at) && tstzrange(w.start_at, w.end_at)),
+       (w.patient_id IS NOT NULL AND a.patient_id = w.patient_id AND a.kind <> 'group'
+        AND tstzrange(a.start_at, a.end_at) && tstzrange(w.start_at, w.end_at))
+  FROM wanted w
+  JOIN scheduling_appointment a
+    ON a.organization_id = %(org)s
+   AND a.status NOT IN ('cancelled', 'no_show')
+   AND NOT (a.status = 'held' AND a.hold_expires_at <= %(now)s)
+   AND NOT (a.id = ANY(%(ignore)s))
+   AND ((a.practitioner_id = w.practitioner_id AND NOT a.allows_overlap
+         AND a.occupied_start < w.occ_end AND a.occupied_end > w.occ_start
+         AND a.occupied_start > w.occ_start - %(bound)s::interval)
+     OR (w.room_id IS NOT NULL AND a.room_id = w.room_id AND a.room_exclusive
+         AND a.start_at < w.end_at AND a.end_at > w.start_at
+         AND a.start_at > w.start_at - %(bound)s::interval)
+     OR (w.patient_id IS NOT NULL AND a.patient_id = w.patient_id AND a.kind <> 'group'
+         AND a.start_at < w.end_at AND a.end_at > w.start_at
+         AND a.start_at > w.start_at - %(bound)s::interval))
+ ORDER BY w.idx, a.start_at
+"""
+
+
+@dataclass
+class Wanted:
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID | None
+    patient_id: uuid.UUID | None
+    occupied_start: datetime
+    occupied_end: datetime
+    start: datetime
+    end: datetime
+    strict_practitioner: bool = True
+    room_exclusive: bool = True
+
+
+@dataclass
+class ConflictRow:
+    index: int
+    id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+    kind: str
+    hold_expires_at: datetime | None
+    on: list[str]
+
+
+def conflicts_find(
+    wanted: Sequence[Wanted], *, ignore_ids: Sequence[uuid.UUID] = ()
+) -> list[ConflictRow]:
+    """Existing live rows that overlap any of the wanted bookings on practitioner, exclusive
+    room or patient: ONE query for any number of wanted bookings (series, multi-slot holds)."""
+    if not wanted:
+        return []
+    params = {
+        "org": connection_org(),
+        "now": timezone.now(),
+        "ignore": list(ignore_ids),
+        "bound": MAX_OCCUPIED,
+        "idx": list(range(len(wanted))),
+        "practitioners": [w.practitioner_id for w in wanted],
+        "rooms": [w.room_id if w.room_exclusive else None for w in wanted],
+        "patients": [w.patient_id for w in wanted],
+        "occ_starts": [w.occupied_start for w in wanted],
+        "occ_ends": [w.occupied_end for w in wanted],
+        "starts": [w.start for w in wanted],
+        "ends": [w.end for w in wanted],
+    }
+    out = []
+    with connection.cursor() as cur:
+        cur.execute(CONFLICTS_SQL, params)
+        for idx, id_, s, e, status, kind, expires, on_p, on_r, on_pat in cur.fetchall():
+            on = [
+                name
+                for name, flag in (
+                    ("practitioner", on_p and wanted[idx].strict_practitioner),
+                    ("room", on_r),
+                    ("patient", on_pat),
+                )
+                if flag
+            ]
+            if on:
+                out.append(ConflictRow(idx, id_, s, e, status, kind, expires, on))
+    return out
+
+
+def visible_ids(actor: Membership, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    ids = list(ids)
+    if not ids:
+        return set()
+    if actor.has(VIEW_ALL):
+        return set(ids)
+    return set(appointments_visible_to(actor).filter(id__in=ids).values_list("id", flat=True))
+
+
+def conflict_details(actor: Membership, rows: Sequence[ConflictRow]) -> list[dict]:
+    """What the caller may see of each conflict: id and kind only for rows they can see."""
+    seen = visible_ids(actor, [r.id for r in rows])
+    out = []
+    for r in rows:
+        item = {
+            "start": r.start.isoformat(),
+            "end": r.end.isoformat(),
+            "on": r.on,
+            "held": r.status == "held",
+        }
+        if r.id in seen:
+            item.update({"id": str(r.id), "status": r.status, "kind": r.kind})
+        out.append(item)
+    return out
+
+
+# --- availability lists ------------------------------------------------------------------------
+
+
+def rules_list(actor: Membership, *, practitioner_id=None) -> QuerySet:
+    qs = AvailabilityRule.objects.select_related("location").order_by(
+        "practitioner_id", "weekday", "start_time"
+    )
+    scope = practitioner_ids_scope(actor)
+    if scope is not None and not actor.has("availability.view_all"):
+        qs = qs.filter(practitioner_id__in=scope)
+    if practitioner_id:
+        qs = qs.filter(practitioner_id=practitioner_id)
+    return qs
+
+
+def exceptions_list(actor: Membership, *, practitioner_id=None, start=None, end=None) -> QuerySet:
+    qs = AvailabilityException.objects.select_related("location").order_by("start_at")
+    scope = practitioner_ids_scope(actor)
+    if scope is not None and not actor.has("availability.view_all"):
+        qs = qs.filter(practitioner_id__in=scope)
+    if practitioner_id:
+        qs = qs.filter(practitioner_id=practitioner_id)
+    if start:
+        qs = qs.filter(end_at__gt=start)
+    if end:
+        qs = qs.filter(start_at__lt=end)
+    return qs
+
+
+def rule_for_actor(actor: Membership, rule_id) -> AvailabilityRule:
+    found = rules_list(actor).filter(id=rule_id).first()
+    if found is None:
+        raise NotFound(_("Availability rule not found."))
+    return found
+
+
+def exception_for_actor(actor: Membership, exception_id) -> AvailabilityException:
+    found = exceptions_list(actor).filter(id=exception_id).first()
+    if found is None:
+        raise NotFound(_("Availability exception not found."))
+    return found
+
+
+def practitioners_for_calendar(
+    actor: Membership, *, location_id=None, service_id=None
+) -> list[Practitioner]:
+    qs = Practitioner.objects.filter(is_active=True).order_by("display_name")
+    scope = practitioner_ids_scope(actor)
+    if scope is not None and not actor.has("calendar.view_all"):
+        qs = qs.filter(id__in=scope)
+    if service_id:
+        qs = qs.filter(
+            id__in=PractitionerService.objects.filter(service_id=service_id).values(
+                "practitioner_id"
+            )
+        )
+    if location_id:
+        qs = qs.filter(
+            Q(default_location_id=location_id)
+            | Q(
+                id__in=AvailabilityRule.objects.filter(location_id=location_id).values(
+                    "practitioner_id"
+                )
+            )
+        )
+    return list(qs)
+
+
+def patients_search(actor: Membership, query: str, *, limit: int = 15) -> list[Patient]:
+    """Patient picker for booking (the directory's ranked search), active patients only."""
+    from clinic.directory.selectors import patient_search, patients_visible_to
+
+    qs = patients_visible_to(actor).filter(archived_at__isnull=True)
+    query = (query or "").strip()
+    if query:
+        return list(patient_search(qs, query)[:limit])
+    return list(qs.order_by("family_name", "given_name")[:limit])

@@ -1,0 +1,260 @@
+"""Availability arithmetic, free of the database: weekly rules → windows (instants), minus blocked
+exceptions, plus extra hours, minus busy intervals → free slot starts.
+
+Time zones are converted once per window (two conversions per rule and day), never per slot:
+after that everything is integer arithmetic on UTC instants. Busy intervals are merged per
+practitioner once and found by bisection, so the cost is O((windows + busy) log busy + slots).
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from clinic.scheduling.recurrence import wall_to_instant
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    practitioner_id: uuid.UUID
+    location_id: uuid.UUID
+    tz: ZoneInfo
+    weekday: int
+    start_time: time
+    end_time: time
+    effective_from: date | None = None
+    effective_to: date | None = None
+    max_appointments: int | None = None
+
+
+@dataclass(frozen=True)
+class ExceptionRow:
+    practitioner_id: uuid.UUID
+    kind: str  # "extra" | "blocked"
+    start: datetime
+    end: datetime
+    location_id: uuid.UUID | None = None
+    tz: ZoneInfo | None = None
+
+
+@dataclass(frozen=True)
+class BusyRow:
+    practitioner_id: uuid.UUID
+    start: datetime  # occupied start
+    end: datetime  # occupied end
+    counts_for_day: datetime | None = None  # the appointment's start, when it counts for a day max
+
+
+@dataclass
+class Window:
+    practitioner_id: uuid.UUID
+    location_id: uuid.UUID
+    tz: ZoneInfo
+    start: datetime
+    end: datetime
+    local_day: date
+    max_appointments: int | None = None
+    free: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+    practitioner_id: uuid.UUID
+    location_id: uuid.UUID
+
+
+def _local_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date]:
+    """First and last local dates that a window in [start, end) could fall on (one day of slack
+    each side, for windows that begin the day before in local time)."""
+    return (
+        start.astimezone(tz).date() - timedelta(days=1),
+        end.astimezone(tz).date() + timedelta(days=1),
+    )
+
+
+def windows_build(
+    rules: Iterable[RuleRow],
+    exceptions: Iterable[ExceptionRow],
+    range_start: datetime,
+    range_end: datetime,
+) -> dict[uuid.UUID, list[Window]]:
+    """Working windows per practitioner overlapping [range_start, range_end): weekly rules and
+    extra hours, with blocked exceptions cut out."""
+    windows: dict[uuid.UUID, list[Window]] = defaultdict(list)
+    for rule in rules:
+        first, last = _local_days(range_start, range_end, rule.tz)
+        if rule.effective_from and rule.effective_from > first:
+            first = rule.effective_from
+        if rule.effective_to and rule.effective_to < last:
+            last = rule.effective_to
+        day = first + timedelta(days=(rule.weekday - first.weekday()) % 7)
+        while day <= last:
+            start = wall_to_instant(day, rule.start_time, rule.tz)
+            end = wall_to_instant(day, rule.end_time, rule.tz)
+            if end > start and start < range_end and end > range_start:
+                windows[rule.practitioner_id].append(
+                    Window(
+                        rule.practitioner_id,
+                        rule.location_id,
+                        rule.tz,
+                        start,
+                        end,
+                        day,
+                        rule.max_appointments,
+                    )
+                )
+            day += timedelta(days=7)
+    blocked: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for exc in exceptions:
+        if exc.kind == "blocked":
+            blocked[exc.practitioner_id].append((exc.start, exc.end))
+        elif exc.location_id is not None and exc.tz is not None:
+            if exc.start < range_end and exc.end > range_start:
+                windows[exc.practitioner_id].append(
+                    Window(
+                        exc.practitioner_id,
+                        exc.location_id,
+                        exc.tz,
+                        exc.start,
+                        exc.end,
+                        exc.start.astimezone(exc.tz).date(),
+                    )
+                )
+    for practitioner_id, items in windows.items():
+        cuts = merge(blocked.get(practitioner_id, []))
+        for window in items:
+            window.free = subtract([(window.start, window.end)], cuts)
+    return windows
+
+
+def merge(intervals: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted, non-overlapping union (touching intervals are joined)."""
+    out: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def subtract(
+    segments: Sequence[tuple[datetime, datetime]], cuts: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """`segments` minus `cuts` (cuts merged and sorted; segments sorted)."""
+    if not cuts:
+        return list(segments)
+    ends = [c[1] for c in cuts]
+    out: list[tuple[datetime, datetime]] = []
+    for seg_start, seg_end in segments:
+        cursor = seg_start
+        i = bisect.bisect_right(ends, seg_start)
+        while i < len(cuts) and cuts[i][0] < seg_end:
+            cut_start, cut_end = cuts[i]
+            if cut_start > cursor:
+                out.append((cursor, cut_start))
+            cursor = max(cursor, cut_end)
+            i += 1
+        if cursor < seg_end:
+            out.append((cursor, seg_end))
+    return out
+
+
+def day_counts(
+    busy: Iterable[BusyRow], windows: dict[uuid.UUID, list[Window]]
+) -> dict[tuple[uuid.UUID, date], int]:
+    """Appointments per practitioner and local day (for rules with a daily maximum)."""
+    zones: dict[uuid.UUID, ZoneInfo] = {}
+    for practitioner_id, items in windows.items():
+        if any(w.max_appointments for w in items):
+            zones[practitioner_id] = items[0].tz
+    counts: dict[tuple[uuid.UUID, date], int] = defaultdict(int)
+    for row in busy:
+        tz = zones.get(row.practitioner_id)
+        if tz is not None and row.counts_for_day is not None:
+            counts[(row.practitioner_id, row.counts_for_day.astimezone(tz).date())] += 1
+    return counts
+
+
+def slots_compute(
+    *,
+    windows: dict[uuid.UUID, list[Window]],
+    busy: Iterable[BusyRow],
+    range_start: datetime,
+    range_end: datetime,
+    duration: timedelta,
+    before: timedelta,
+    after: timedelta,
+    granularity: timedelta,
+    not_before: datetime | None = None,
+    limit: int | None = None,
+) -> list[Slot]:
+    """Free start times: on the granularity grid of their window (anchored at the window's
+    start), within [range_start, range_end), with [start - before, start + duration + after)
+    inside one free part of the window and clear of every busy interval."""
+    busy = list(busy)
+    by_practitioner: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for row in busy:
+        by_practitioner[row.practitioner_id].append((row.start, row.end))
+    counts = day_counts(busy, windows)
+    lower = max(range_start, not_before) if not_before else range_start
+    step = granularity.total_seconds()
+    seen: set[tuple[uuid.UUID, datetime]] = set()
+    slots: list[Slot] = []
+    for practitioner_id, items in windows.items():
+        taken = merge(by_practitioner.get(practitioner_id, []))
+        for window in items:
+            if window.max_appointments and (
+                counts.get((practitioner_id, window.local_day), 0) >= window.max_appointments
+            ):
+                continue
+            for free_start, free_end in subtract(window.free, taken):
+                first = max(free_start + before, lower)
+                last = min(free_end - duration - after, range_end - timedelta(microseconds=1))
+                if last < first:
+                    continue
+                k = -(-(first - window.start).total_seconds() // step)  # ceil
+                start = window.start + timedelta(seconds=k * step)
+                while start <= last:
+                    key = (practitioner_id, start)
+                    if key not in seen:
+                        seen.add(key)
+                        slots.append(
+                            Slot(start, start + duration, practitioner_id, window.location_id)
+                        )
+                    start += granularity
+    slots.sort(key=lambda s: (s.start, str(s.practitioner_id)))
+    return slots[:limit] if limit else slots
+
+
+def fits(
+    *,
+    windows: Sequence[Window],
+    occupied_start: datetime,
+    occupied_end: datetime,
+    location_id: uuid.UUID | None,
+    day_count: int = 0,
+) -> tuple[bool, str, Window | None]:
+    """Does [occupied_start, occupied_end) lie inside one free part of a window (at the given
+    location, if any)? Returns (ok, reason code, the window)."""
+    inside_elsewhere = None
+    for window in windows:
+        for free_start, free_end in window.free:
+            if free_start <= occupied_start and occupied_end <= free_end:
+                if location_id is not None and window.location_id != location_id:
+                    inside_elsewhere = window
+                    continue
+                if window.max_appointments and day_count >= window.max_appointments:
+                    return False, "day_full", window
+                return True, "", window
+    if inside_elsewhere is not None:
+        return False, "other_location", inside_elsewhere
+    return False, "outside_hours", None

@@ -1,0 +1,400 @@
+"""Booking, rescheduling and range reads through the API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from clinic.core.tenancy import tenant_context
+from tests.scheduling.conftest import MONDAY, at
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(clinic):
+    from clinic.scheduling.models import Appointment
+
+    with tenant_context(clinic.org.id):
+        return list(Appointment.objects.order_by("start_at"))
+
+
+def test_book_returns_201_with_offsets_and_default_end(api, clinic, booking):
+    response = api.post("appointments", clinic.owner, json=booking(at(MONDAY, 10)))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "scheduled"
+    assert datetime.fromisoformat(body["start"]) == at(MONDAY, 10)
+    assert datetime.fromisoformat(body["end"]) == at(MONDAY, 11)  # the service's 60 minutes
+    assert body["location"]["id"] == str(clinic.location.id)
+    assert body["allowed_transitions"] == ["cancelled", "confirmed", "no_show"]
+    assert body["outside_availability"] is False
+
+
+def test_naive_datetime_is_refused_and_nothing_written(api, clinic, booking):
+    body = booking(at(MONDAY, 10))
+    body["start"] = "2031-06-02T10:00:00"
+    response = api.post("appointments", clinic.owner, json=body)
+    assert response.status_code == 422
+    assert "start" in response.json()["error"]["details"]
+    assert _rows(clinic) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("practitioner_id", "00000000-0000-0000-0000-000000000000"),
+        ("service_id", "00000000-0000-0000-0000-000000000000"),
+        ("patient_id", "00000000-0000-0000-0000-000000000000"),
+    ],
+)
+def test_unknown_references_name_the_field(api, clinic, booking, field, value):
+    body = booking(at(MONDAY, 10))
+    body[field] = value
+    response = api.post("appointments", clinic.owner, json=body)
+    assert response.status_code == 422, response.content
+    assert field in response.json()["error"]["details"]
+
+
+def test_end_before_start_is_refused(api, clinic, booking):
+    response = api.post(
+        "appointments", clinic.owner, json=booking(at(MONDAY, 10), end=at(MONDAY, 9).isoformat())
+    )
+    assert response.status_code == 422
+    assert "end" in response.json()["error"]["details"]
+
+
+def test_overlap_on_practitioner_is_409_with_conflicts_and_alternatives(api, clinic, booking):
+    first = api.post("appointments", clinic.owner, json=booking(at(MONDAY, 10))).json()
+    body = booking(at(MONDAY, 10, 30), patient_id=clinic.patients[1].id)
+    response = api.post("appointments", clinic.owner, json=body)
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "appointment_conflict"
+    (conflict,) = error["details"]["conflicts"]
+    assert conflict["id"] == first["id"] and conflict["on"] == ["practitioner"]
+    alternatives = error["details"]["alternatives"]
+    assert len(alternatives) == 5
+    starts = [datetime.fromisoformat(a["start"]) for a in alternatives]
+    assert starts == sorted(starts) and starts[0] >= at(MONDAY, 11)
+    assert all(a["practitioner_id"] == str(clinic.practitioner.id) for a in alternatives)
+    assert len(_rows(clinic)) == 1
+
+
+def test_same_patient_cannot_be_in_two_places(api, clinic, booking):
+    assert api.post("appointments", clinic.owner, json=booking(at(MONDAY, 10))).status_code == 201
+    body = booking(at(MONDAY, 10), practitioner_id=clinic.other_practitioner.id)
+    response = api.post("appointments", clinic.owner, json=body)
+    assert response.status_code == 409
+    assert response.json()["error"]["details"]["conflicts"][0]["on"] == ["patient"]
+
+
+def test_exclusive_room_and_shared_room_capacity(api, clinic, booking):
+    def book(practitioner, patient, room):
+        return api.post(
+            "appointments",
+            clinic.owner,
+            json=booking(
+                at(MONDAY, 10),
+                practitioner_id=practitioner.id,
+                patient_id=patient.id,
+                room_id=room.id,
+            ),
+        )
+
+    p1, p2 = clinic.practitioner, clinic.other_practitioner
+    assert book(p1, clinic.patients[0], clinic.room).status_code == 201
+    response = book(p2, clinic.patients[1], clinic.room)
+    assert response.status_code == 409
+    assert response.json()["error"]["details"]["conflicts"][0]["on"] == ["room"]
+    # the gym takes two at a time
+    with tenant_context(clinic.org.id):
+        from clinic.directory.models import Practitioner, PractitionerService
+
+        p3 = Practitioner.objects.create(display_name="Dr Three", default_location=clinic.location)
+        PractitionerService.objects.create(practitioner=p3, service=clinic.consult)
+    assert book(p2, clinic.patients[1], clinic.shared_room).status_code == 201
+    with tenant_context(clinic.org.id):
+        from clinic.scheduling.models import AvailabilityRule
+
+        AvailabilityRule.objects.create(
+            practitioner=p3,
+            location=clinic.location,
+            weekday=0,
+            start_time="08:00",
+            end_time="18:00",
+        )
+    response = book(p3, clinic.patients[2], clinic.shared_room)
+    assert response.status_code == 201, response.content
+
+
+def test_shared_room_refuses_beyond_capacity(api, clinic, booking):
+    from clinic.directory.models import Room
+
+    with tenant_context(clinic.org.id):
+        Room.objects.filter(id=clinic.shared_room.id).update(capacity=2)
+    for practitioner, patient in (
+        (clinic.practitioner, clinic.patients[0]),
+        (clinic.other_practitioner, clinic.patients[1]),
+    ):
+        assert (
+            api.post(
+                "appointments",
+                clinic.owner,
+                json=booking(
+                    at(MONDAY, 14),
+                    practitioner_id=practitioner.id,
+                    patient_id=patient.id,
+                    room_id=clinic.shared_room.id,
+                ),
+            ).status_code
+            == 201
+        )
+    with tenant_context(clinic.org.id):
+        from clinic.directory.models import Practitioner, PractitionerService
+
+        p3 = Practitioner.objects.create(display_name="Dr Three", default_location=clinic.location)
+        PractitionerService.objects.create(practitioner=p3, service=clinic.consult)
+    response = api.post(
+        "appointments",
+        clinic.owner,
+        json=booking(
+            at(MONDAY, 14),
+            practitioner_id=p3.id,
+            patient_id=clinic.patients[2].id,
+            room_id=clinic.shared_room.id,
+        ),
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["details"]["conflicts"][0]["on"] == ["room"]
+
+
+def test_buffers_count_as_practitioner_time(api, clinic, booking):
+    # short: 30 min with 10 min before and 5 after → occupies 09:50-10:35
+    assert (
+        api.post(
+            "appointments", clinic.owner, json=booking(at(MONDAY, 10), service_id=clinic.short.id)
+        ).status_code
+        == 201
+    )
+    touching = api.post(
+        "appointments",
+        clinic.owner,
+        json=booking(
+            at(MONDAY, 10, 30), service_id=clinic.short.id, patient_id=clinic.patients[1].id
+        ),
+    )
+    assert touching.status_code == 409  # needs 10:20 (buffer before) while 10:35 is busy
+    later = api.post(
+        "appointments",
+        clinic.owner,
+        json=booking(
+            at(MONDAY, 10, 45), service_id=clinic.short.id, patient_id=clinic.patients[1].id
+        ),
+    )
+    assert later.status_code == 201, later.content
+
+
+def test_double_booking_allowed_for_a_practitioner_when_the_clinic_wants_it(api, clinic, booking):
+    response = api.patch(
+        "scheduling-settings",
+        clinic.owner,
+        json={"double_booking_practitioner_ids": [str(clinic.practitioner.id)]},
+    )
+    assert response.status_code == 200, response.content
+    assert api.post("appointments", clinic.owner, json=booking(at(MONDAY, 10))).status_code == 201
+    second = api.post(
+        "appointments", clinic.owner, json=booking(at(MONDAY, 10), patient_id=clinic.patients[1].id)
+    )
+    assert second.status_code == 201, second.content
+    # the other practitioner stays strict
+    assert (
+        api.post(
+            "appointments",
+            clinic.owner,
+            json=booking(at(MONDAY, 12), practitioner_id=clinic.other_practitioner.id),
+        ).status_code
+        == 201
+    )
+    assert (
+        api.post(
+            "appointments",
+            clinic.owner,
+            json=booking(
+                at(MONDAY, 12),
+                practitioner_id=clinic.other_practitioner.id,
+                patient_id=clinic.patients[1].id,
+            ),
+        ).status_code
+        == 409
+    )
+
+
+def test_outside_availability_needs_the_override_permission(api, clinic, booking, persona_factory):
+    assistant = persona_factory("assistant")
+    evening = booking(at(MONDAY, 19))
+    response = api.post("appointments", assistant, json=evening)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "outside_availability"
+    assert error["details"]["reason"] == "outside_hours" and "start" in error["details"]
+    saturday = api.post("appointments", assistant, json=booking(at(MONDAY + timedelta(5), 10)))
+    assert saturday.status_code == 422
+    # the owner may book it, and is told it is outside availability
+    response = api.post("appointments", clinic.owner, json=evening)
+    assert response.status_code == 201
+    assert response.json()["outside_availability"] is True
+
+
+def test_blocked_exception_and_day_maximum(api, clinic, booking, persona_factory):
+    assistant = persona_factory("assistant")
+    response = api.post(
+        "availability-exceptions",
+        clinic.owner,
+        json={
+            "practitioner_id": str(clinic.practitioner.id),
+            "kind": "blocked",
+            "start": at(MONDAY, 12).isoformat(),
+            "end": at(MONDAY, 14).isoformat(),
+            "reason": "training",
+        },
+    )
+    assert response.status_code == 201, response.content
+    refused = api.post("appointments", assistant, json=booking(at(MONDAY, 13)))
+    assert refused.status_code == 422
+    rule = api.get(
+        f"availability-rules?practitioner_id={clinic.practitioner.id}", clinic.owner
+    ).json()
+    monday_rule = next(r for r in rule if r["weekday"] == 0)
+    assert (
+        api.patch(
+            f"availability-rules/{monday_rule['id']}", clinic.owner, json={"max_appointments": 1}
+        ).status_code
+        == 200
+    )
+    assert api.post("appointments", assistant, json=booking(at(MONDAY, 9))).status_code == 201
+    full = api.post(
+        "appointments", assistant, json=booking(at(MONDAY, 15), patient_id=clinic.patients[1].id)
+    )
+    assert full.status_code == 422
+    assert full.json()["error"]["details"]["reason"] == "day_full"
+
+
+def test_practitioner_books_only_their_own_schedule(api, owner_a, practitioner_a):
+    from tests.scheduling.conftest import clinic_build
+
+    clinic = clinic_build(owner_a, practitioner_membership=practitioner_a.membership)
+    body = {
+        "practitioner_id": str(clinic.practitioner.id),
+        "patient_id": str(clinic.patients[0].id),
+        "service_id": str(clinic.consult.id),
+        "start": at(MONDAY, 10).isoformat(),
+    }
+    assert api.post("appointments", practitioner_a, json=body).status_code == 201
+    other = {
+        **body,
+        "practitioner_id": str(clinic.other_practitioner.id),
+        "patient_id": str(clinic.patients[1].id),
+    }
+    assert api.post("appointments", practitioner_a, json=other).status_code == 404
+    # and sees only their own appointments
+    assert api.post("appointments", owner_a, json=other).status_code == 201
+    listed = api.get(
+        f"appointments?start={at(MONDAY, 0).isoformat()}&end={at(MONDAY, 23).isoformat()}".replace(
+            "+", "%2B"
+        ),
+        practitioner_a,
+    ).json()
+    assert [a["practitioner"]["id"] for a in listed["items"]] == [str(clinic.practitioner.id)]
+
+
+def test_reschedule_is_atomic_and_checked(api, clinic, booking):
+    a = api.post("appointments", clinic.owner, json=booking(at(MONDAY, 10))).json()
+    b = api.post(
+        "appointments", clinic.owner, json=booking(at(MONDAY, 12), patient_id=clinic.patients[1].id)
+    ).json()
+    # moving onto an occupied slot: 409, nothing changes
+    response = api.patch(
+        f"appointments/{a['id']}", clinic.owner, json={"start": at(MONDAY, 12, 30).isoformat()}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["details"]["conflicts"][0]["id"] == b["id"]
+    # moving by an overlap with itself is fine (10:00 → 10:30)
+    response = api.patch(
+        f"appointments/{a['id']}", clinic.owner, json={"start": at(MONDAY, 10, 30).isoformat()}
+    )
+    assert response.status_code == 200, response.content
+    (moved,) = response.json()
+    assert datetime.fromisoformat(moved["end"]) == at(MONDAY, 11, 30)
+    # resize and reassign
+    response = api.patch(
+        f"appointments/{a['id']}",
+        clinic.owner,
+        json={
+            "end": at(MONDAY, 11, 45).isoformat(),
+            "practitioner_id": str(clinic.other_practitioner.id),
+        },
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()[0]["practitioner"]["id"] == str(clinic.other_practitioner.id)
+    assert [(r.start_at, r.end_at) for r in _rows(clinic)] == [
+        (at(MONDAY, 10, 30), at(MONDAY, 11, 45)),
+        (at(MONDAY, 12), at(MONDAY, 13)),
+    ]
+
+
+def test_range_query_filters_and_constant_query_count(
+    api, clinic, booking, django_assert_max_num_queries
+):
+    for hour in range(8, 17):
+        for i, practitioner in enumerate((clinic.practitioner, clinic.other_practitioner)):
+            assert (
+                api.post(
+                    "appointments",
+                    clinic.owner,
+                    json=booking(
+                        at(MONDAY, hour),
+                        practitioner_id=practitioner.id,
+                        patient_id=clinic.patients[i].id,
+                    ),
+                ).status_code
+                == 201
+            )
+    url = (
+        f"appointments?start={at(MONDAY, 0).isoformat()}&end={at(MONDAY, 23).isoformat()}".replace(
+            "+", "%2B"
+        )
+    )
+    with django_assert_max_num_queries(12) as few:
+        small = api.get(url + "&limit=2", clinic.owner)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        full = api.get(url, clinic.owner)
+    assert small.json()["count"] == 2 and small.json()["truncated"] is True
+    assert full.json()["count"] == 18
+    one = api.get(url + f"&practitioner_id={clinic.other_practitioner.id}", clinic.owner).json()
+    assert {a["practitioner"]["id"] for a in one["items"]} == {str(clinic.other_practitioner.id)}
+    assert api.get(url.replace("end=", "x="), clinic.owner).status_code == 422
+
+
+def test_range_longer_than_62_days_is_refused(api, clinic):
+    url = (
+        f"appointments?start={at(MONDAY, 0).isoformat()}&end="
+        f"{at(MONDAY + timedelta(days=70), 0).isoformat()}"
+    ).replace("+", "%2B")
+    response = api.get(url, clinic.owner)
+    assert response.status_code == 422
+    assert "end" in response.json()["error"]["details"]
+
+
+def test_check_endpoint_reports_without_writing(api, clinic, booking):
+    api.post("appointments", clinic.owner, json=booking(at(MONDAY, 10)))
+    response = api.post(
+        "appointments/check",
+        clinic.owner,
+        json=booking(at(MONDAY, 10, 30), patient_id=clinic.patients[1].id),
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["ok"] is False and body["conflicts"][0]["on"] == ["practitioner"]
+    assert len(body["alternatives"]) == 5
+    assert len(_rows(clinic)) == 1
