@@ -32,3 +32,18 @@ class PagePagination(PaginationBase):
             "page_size": pagination.page_size,
             "pages": max(1, -(-count // pagination.page_size)),
         }
+
+
+class Mapped:
+    """A queryset whose page is passed through `present` (rows → response dicts) after
+    slicing, so presenters never run over the whole result: `return Mapped(qs, plan_out)`."""
+
+    def __init__(self, queryset, present):
+        self.queryset = queryset
+        self.present = present
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, page: slice):
+        return [self.present(row) for row in self.queryset[page]]
