@@ -63,3 +63,42 @@ def scheduling_rows(persona, api):
     from tests.scheduling.rows import scheduling_rows as make
 
     make(persona, api)
+
+
+@row_maker
+def notifications_rows(persona, api):
+    # every notifications table: settings, a patient's preference, a delivery (planned through
+    # the general interface), an in-app notification, a user's settings
+    import uuid as _uuid
+
+    from clinic.directory.models import Patient
+    from clinic.notifications import selectors as n_selectors
+    from clinic.notifications import services as n_services
+
+    n_services.notification_settings_update(reminder_offsets_minutes=[1440])
+    patient = Patient.objects.create(
+        mrn=f"N{_uuid.uuid4().hex[:8]}",
+        given_name="Rls",
+        family_name="Row",
+        date_of_birth="1990-01-01",
+        email="rls@example.org",
+    )
+    n_services.contact_preference_update(patient=patient, sms_enabled=False)
+    recipients = n_selectors.patient_recipients(patient, default_language="en")
+    planned = n_services.message_plan(
+        event="invoice.issued",
+        recipients=recipients,
+        context={"invoice_number": "RLS-1", "amount": "1.00"},
+        key=f"rls:{persona.org.slug}",
+        time_zone="UTC",
+    )
+    assert planned
+    n_services.notification_create(
+        user_id=persona.user.id,
+        event="staff.delivery_failed",
+        context={"recipient_name": "x", "error": "y"},
+        language="en",
+        category="system",
+    )
+    n_services.user_notification_settings_update(membership=persona.membership, email_copies=True)
+# end notifications_rows

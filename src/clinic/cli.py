@@ -251,7 +251,23 @@ def _wait_for_children(children: list[subprocess.Popen]) -> int:
     return code
 
 
-def cmd_serve(args) -> int:
+def _worker_process() -> subprocess.Popen:
+    # Its own session: Ctrl-C reaches only the parent, which stops it with one SIGTERM (a second
+    # signal would make the worker drop its current task).
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "clinic.cli",
+            "worker",
+            "--concurrency",
+            os.environ.get("WORKER_CONCURRENCY", "2"),
+        ],
+        start_new_session=True,
+    )
+
+
+def cmd_serve(args, *, with_worker: bool = False) -> int:
     reason = _refusal()
     if reason:
         print(f"Refusing to serve: {reason}", file=sys.stderr)
@@ -259,7 +275,11 @@ def cmd_serve(args) -> int:
     host = args.host or os.environ.get("HOST", "127.0.0.1")
     port = str(args.port or os.environ.get("PORT", "8000"))
     _print(f"Serving on http://{host}:{port}  (Ctrl-C to stop)")
-    return _wait_for_children([_serve_process(host, port, args.workers)])
+    children = [_serve_process(host, port, args.workers)]
+    if with_worker:
+        _print("Background worker started (clinic worker).")
+        children.append(_worker_process())
+    return _wait_for_children(children)
 
 
 def cmd_run(args) -> int:
@@ -271,13 +291,31 @@ def cmd_run(args) -> int:
     cmd_migrate(argparse.Namespace(verbosity=0))
     if not Organization.objects.exists():
         cmd_demo(argparse.Namespace(org_slug="demo", password=None))
-    return cmd_serve(args)
+    return cmd_serve(args, with_worker=True)
 
 
 def cmd_worker(args) -> int:
-    # No background work exists yet; say so rather than pretend.
-    _print("clinic worker: no background tasks are defined yet; nothing to run.")
-    return 0
+    """Background tasks: reminders, deliveries, periodic jobs (clinic.notifications.worker)."""
+    from clinic.notifications import worker
+
+    if args.status:
+        import json
+
+        print(json.dumps(worker.worker_status(), indent=2, default=str))
+        return 0
+    reason = _refusal()
+    if reason:
+        print(f"Refusing to run: {reason}", file=sys.stderr)
+        return 1
+    if args.batch:
+        _print(f"Ran {worker.run_pending(queues=args.queues)} tasks.")
+        return 0
+    return worker.Worker(
+        concurrency=args.concurrency,
+        queues=args.queues,
+        interval=args.interval,
+        periodic=not args.no_periodic,
+    ).run()
 
 
 def cmd_roles(args) -> int:
@@ -320,8 +358,27 @@ def parser_build() -> argparse.ArgumentParser:
         s.add_argument("--port", type=int)
         s.add_argument("--workers", type=int, default=2)
 
-    s = sub.add_parser("worker", help="run background tasks")
-    s.add_argument("--concurrency", type=int, default=1)
+    s = sub.add_parser("worker", help="run background tasks (SIGTERM: finish and stop)")
+    s.add_argument("--concurrency", type=int, default=1, help="tasks run at once (threads)")
+    s.add_argument(
+        "--queues",
+        type=lambda v: [q for q in v.split(",") if q],
+        default=None,
+        help="comma-separated queues (default: all)",
+    )
+    s.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds between polls when idle (enqueues wake it at once)",
+    )
+    s.add_argument("--no-periodic", action="store_true", help="do not fire periodic jobs")
+    s.add_argument("--batch", action="store_true", help="run what is due, then exit")
+    s.add_argument(
+        "--status",
+        action="store_true",
+        help="print workers, queue depth, periodic jobs and recent failures",
+    )
 
     s = sub.add_parser("migrate", help="apply migrations (as the owner role) and RLS policies")
     s.add_argument("--verbosity", type=int, default=1)

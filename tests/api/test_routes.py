@@ -63,10 +63,27 @@ def _scheduling(kind):
     return other_org_object(kind)
 
 
+def _notifications_object(persona, kind):
+    from clinic.core.tenancy import tenant_context
+    from tests.rls_rows import notifications_rows
+
+    with tenant_context(persona.org.id, persona.user.id):
+        notifications_rows(persona, None)
+        if kind == "notification":
+            from clinic.notifications.models import Notification
+
+            return Notification.objects.first().id
+        from clinic.notifications.models import Delivery
+
+        return Delivery.objects.first().id
+
+
 # path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
 OTHER_ORG_OBJECTS = {
     "token_id": _token_of,
     "event_id": _audit_event_of,
+    "notification_id": lambda p: _notifications_object(p, "notification"),
+    "delivery_id": lambda p: _notifications_object(p, "delivery"),
     "location_id": _directory("location"),
     "room_id": _directory("room"),
     "service_id": _directory("service"),

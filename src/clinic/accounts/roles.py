@@ -71,6 +71,23 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.PATIENT: frozenset({"organization.view", "token.manage_own", "home.view", "patient.view"}),
 }
 
+# Notifications (clinic/notifications): everyone has their own notification centre; front desk
+# and managers follow the messages sent to patients and send failed ones again; owners and
+# admins set reminders, channels and quiet hours; staff who may edit patients edit their contact
+# preferences.
+_NOTIFY_OWN = {"notification.view"}
+_DELIVERY_DESK = {"delivery.view", "delivery.retry", "contact_preference.update"}
+_NOTIFY_ADMIN = {"contact_preference.view", "notification_settings.update"}
+for _role, _perms in {
+    Role.OWNER: _NOTIFY_OWN | _DELIVERY_DESK | _NOTIFY_ADMIN,
+    Role.ADMIN: _NOTIFY_OWN | _DELIVERY_DESK | _NOTIFY_ADMIN,
+    Role.MANAGER: _NOTIFY_OWN | _DELIVERY_DESK | {"contact_preference.view"},
+    Role.PRACTITIONER: _NOTIFY_OWN | {"contact_preference.view"},
+    Role.ASSISTANT: _NOTIFY_OWN | _DELIVERY_DESK | {"contact_preference.view"},
+    Role.PATIENT: _NOTIFY_OWN,
+}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
+
 
 # Billing (clinic/billing): owners, admins, managers and assistants handle billing; voids, credit
 # notes and refunds are for owners, admins and managers; settings and tax rates for owners and

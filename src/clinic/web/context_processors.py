@@ -13,6 +13,7 @@ NAVIGATION = [
     (_("Practitioners"), "directory:practitioners", "practitioner.view"),
     (_("Services"), "directory:services", "service.view"),
     (_("Locations"), "directory:locations", "location.view"),
+    (_("Messages"), "notifications:delivery_list", "delivery.view"),
     (_("Members"), "web:members", "membership.manage"),
     (_("Audit log"), "web:audit", "audit.view"),
 ]
