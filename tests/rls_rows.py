@@ -102,3 +102,12 @@ def notifications_rows(persona, api):
     )
     n_services.user_notification_settings_update(membership=persona.membership, email_copies=True)
 # end notifications_rows
+
+
+@row_maker
+def billing_rows(persona, api):
+    # every billing table: settings, number sequences, tax rates, invoices (+ lines and the
+    # appointment they bill), payments, allocations, credit notes, refunds, policies, claims
+    from tests.billing.factories import every_table_rows
+
+    every_table_rows(persona)

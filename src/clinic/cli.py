@@ -429,6 +429,10 @@ def parser_build() -> argparse.ArgumentParser:
 
     directory_parsers_add(sub)  # import patients, generate
 
+    from clinic.billing.cli import parsers_add as billing_parsers_add
+
+    billing_parsers_add(sub)  # billing overdue, bill-appointments, statement
+
     s = sub.add_parser("manage", help="Django's manage.py", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -452,6 +456,9 @@ def _module_commands() -> None:
     from clinic.directory.cli import COMMANDS as directory_commands
 
     COMMANDS.update(directory_commands)
+    from clinic.billing.cli import COMMANDS as billing_commands
+
+    COMMANDS.update(billing_commands)
 
 
 _module_commands()

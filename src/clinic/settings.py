@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "clinic.directory",
     "clinic.scheduling",
     "clinic.notifications",
+    "clinic.billing",
     "clinic.web",
     "django.contrib.auth",
     "django.contrib.contenttypes",

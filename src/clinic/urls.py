@@ -8,6 +8,7 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("billing/", include("clinic.billing.urls")),
     path("notifications/", include("clinic.notifications.urls")),
     path("", include("clinic.directory.urls")),
     path("", include("clinic.scheduling.urls")),

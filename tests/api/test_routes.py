@@ -78,6 +78,15 @@ def _notifications_object(persona, kind):
         return Delivery.objects.first().id
 
 
+def _billing(kind):
+    def make(persona):
+        from tests.billing import factories
+
+        return factories.route_object(persona, kind)
+
+    return make
+
+
 # path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
 OTHER_ORG_OBJECTS = {
     "token_id": _token_of,
@@ -91,6 +100,14 @@ OTHER_ORG_OBJECTS = {
     "patient_id": _directory("patient"),
     "contact_id": _directory("contact"),
     "link_id": _directory("link"),
+    "invoice_id": _billing("invoice"),
+    "line_id": _billing("line"),
+    "payment_id": _billing("payment"),
+    "allocation_id": _billing("allocation"),
+    "credit_note_id": _billing("credit_note"),
+    "tax_rate_id": _billing("tax_rate"),
+    "policy_id": _billing("policy"),
+    "claim_id": _billing("claim"),
     "appointment_id": _scheduling("appointment_id"),
     "series_id": _scheduling("series_id"),
     "hold_id": _scheduling("hold_id"),

@@ -69,3 +69,103 @@ def refreshed(persona, obj):
 
 
 D = Decimal
+
+
+def route_object(persona, kind: str):
+    """An id of one of `persona`'s organization's objects of `kind` (route walk: other org)."""
+    patient = directory.patient(persona)
+    inv = issued_invoice(persona, patient)
+    if kind == "invoice":
+        return inv.id
+    if kind == "line":
+        with tenant_context(persona.org.id):
+            return inv.lines.first().id
+    if kind in ("payment", "allocation"):
+        pay = payment(persona, patient, amount="10.00")
+        if kind == "payment":
+            return pay.id
+        with tenant_context(persona.org.id):
+            return pay.allocations.first().id
+    if kind == "credit_note":
+        return in_tenant(
+            persona,
+            lambda a: services.credit_note_create(actor=a, invoice=inv, amount="1.00", reason="r"),
+        ).id
+    if kind == "tax_rate":
+        return tax_rate(persona).id
+    policy = in_tenant(
+        persona,
+        lambda a: services.insurance_policy_create(
+            actor=a,
+            data={
+                "patient_id": patient.id,
+                "insurer": "Insurer",
+                "policy_number": "P-1",
+                "coverage_start": "2000-01-01",
+                "coverage_percent": "50",
+            },
+        ),
+    )
+    if kind == "policy":
+        return policy.id
+    return in_tenant(
+        persona, lambda a: services.claim_create(actor=a, invoice=inv, policy_id=policy.id)
+    ).id
+
+
+def every_table_rows(persona) -> None:
+    """Rows in every billing table (the RLS proof)."""
+    import datetime as dt
+
+    from clinic.scheduling.models import Appointment
+
+    patient = directory.patient(persona)
+    with tenant_context(persona.org.id, persona.user.id):
+        actor = actor_of(persona)
+        services.billing_settings_get(persona.org.id)
+        rate = services.tax_rate_create(actor=actor, data={"name": "RLS VAT", "rate": "5"})
+        location = directory.location(persona)
+        practitioner = directory.practitioner(persona)
+        service = directory.service(persona)
+        start = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
+        Appointment.objects.create(
+            practitioner=practitioner,
+            patient=patient,
+            service=service,
+            location=location,
+            start_at=start,
+            end_at=start + dt.timedelta(minutes=30),
+            occupied_start=start,
+            occupied_end=start + dt.timedelta(minutes=30),
+            status="completed",
+        )
+        (draft,) = services.appointments_bill(
+            actor=actor, date_from=dt.date(2026, 1, 5), date_to=dt.date(2026, 1, 5)
+        )
+        services.invoice_line_add(
+            actor=actor,
+            invoice=draft,
+            data={"description": "x", "unit_price": "10", "tax_rate_id": rate.id},
+        )
+        inv = services.invoice_issue(actor=actor, invoice=draft)
+        pay = services.payment_record(
+            actor=actor, data={"patient_id": patient.id, "amount": "20.00", "method": "cash"}
+        )
+        services.credit_note_create(actor=actor, invoice=inv, amount="1.00", reason="rls")
+        with_credit = services.payment_record(
+            actor=actor,
+            data={"patient_id": patient.id, "amount": "5.00", "method": "cash", "allocate": "none"},
+        )
+        services.refund_record(actor=actor, payment=with_credit, data={"amount": "5.00"})
+        policy = services.insurance_policy_create(
+            actor=actor,
+            data={
+                "patient_id": patient.id,
+                "insurer": "I",
+                "policy_number": "N-1",
+                "coverage_start": "2000-01-01",
+                "coverage_percent": "50",
+            },
+        )
+        services.claim_create(actor=actor, invoice=inv, policy_id=policy.id)
+        assert pay.allocated_total > 0

@@ -21,12 +21,14 @@ errors_register(api)
 def routers_register() -> None:
     from clinic.accounts.api import router as accounts_router
     from clinic.audit.api import router as audit_router
+    from clinic.billing.api import router as billing_router
     from clinic.directory.api import router as directory_router
     from clinic.notifications.api import router as notifications_router
     from clinic.scheduling.api import router as scheduling_router
 
     api.add_router("", accounts_router)
     api.add_router("/audit-events", audit_router)
+    api.add_router("", billing_router)
     api.add_router("", directory_router)
     api.add_router("", notifications_router)
     api.add_router("", scheduling_router)

@@ -185,6 +185,38 @@ class InvoiceSummaryOut(Schema):
         return _party(obj.bill_to_contact)
 
     @staticmethod
+    def resolve_subtotal(obj):
+        return money(obj.subtotal)
+
+    @staticmethod
+    def resolve_discount_total(obj):
+        return money(obj.discount_total)
+
+    @staticmethod
+    def resolve_net_total(obj):
+        return money(obj.net_total)
+
+    @staticmethod
+    def resolve_tax_total(obj):
+        return money(obj.tax_total)
+
+    @staticmethod
+    def resolve_gross_total(obj):
+        return money(obj.gross_total)
+
+    @staticmethod
+    def resolve_paid_total(obj):
+        return money(obj.paid_total)
+
+    @staticmethod
+    def resolve_credited_total(obj):
+        return money(obj.credited_total)
+
+    @staticmethod
+    def resolve_balance(obj):
+        return money(obj.balance)
+
+    @staticmethod
     def resolve_insurer_share(obj):
         pending = getattr(obj, "insurer_share", None)
         if pending is None:
@@ -204,14 +236,6 @@ class InvoiceSummaryOut(Schema):
         if hasattr(obj, "line_list"):
             return len(obj.line_list)
         return getattr(obj, "line_count", 0)
-
-
-for _name in _INVOICE_AMOUNTS:
-    setattr(
-        InvoiceSummaryOut,
-        f"resolve_{_name}",
-        staticmethod(lambda obj, _n=_name: money(getattr(obj, _n))),
-    )
 
 
 class CreditNoteOut(Schema):

@@ -431,6 +431,15 @@ def _lines_build(raw_lines: Any, errors: Errors, *, field: str = "lines") -> lis
     return lines
 
 
+def line_preview(data: Mapping[str, Any]) -> tuple[InvoiceLine | None, dict[str, list[str]]]:
+    """A line's computed amounts (unsaved) and the errors of its fields: the live totals of the
+    invoice editor."""
+    errors = Errors()
+    lines = _lines_build([data], errors, field="line")
+    details = {k.replace("line.0.", ""): v for k, v in errors.errors.items()}
+    return (lines[0] if lines else None), details
+
+
 def _invoice_totals_store(invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
     totals = calc.invoice_totals(
         calc.LineAmounts(

@@ -208,10 +208,9 @@ def invoice_line_preview(request, invoice_id):
     computed by calculations.py, nothing written."""
     obj = selectors.invoice_detail(request.membership, invoice_id)
     data = _line_data(request.POST)
-    errors = services.Errors()
-    preview = None
+    preview, errors = None, {}
     if data.get("description") or data.get("service_id"):
-        (line,) = services._lines_build([data], errors, field="line") or [None]
+        line, errors = services.line_preview(data)
         if line is not None:
             amounts = [
                 calc.LineAmounts(
@@ -229,7 +228,7 @@ def invoice_line_preview(request, invoice_id):
         {
             "invoice": obj,
             "preview": preview,
-            "preview_errors": {k.replace("line.0.", ""): v for k, v in errors.errors.items()},
+            "preview_errors": errors,
         },
     )
 

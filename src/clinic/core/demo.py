@@ -48,4 +48,7 @@ def demo_create(*, slug: str = "demo", password: str) -> DemoResult:
             from clinic.directory.demo import directory_demo_create
 
             emails += directory_demo_create(organization=org, password=password)
+            from clinic.billing.demo import billing_demo_create
+
+            billing_demo_create(organization=org)
     return DemoResult(created=True, name=org.name, emails=emails)

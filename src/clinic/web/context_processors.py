@@ -14,6 +14,7 @@ NAVIGATION = [
     (_("Services"), "directory:services", "service.view"),
     (_("Locations"), "directory:locations", "location.view"),
     (_("Messages"), "notifications:delivery_list", "delivery.view"),
+    (_("Invoices"), "billing:invoices", "invoice.view"),
     (_("Members"), "web:members", "membership.manage"),
     (_("Audit log"), "web:audit", "audit.view"),
 ]
