@@ -3,6 +3,8 @@ row-level security on analysed generated data, and concurrent duplicate creation
 
 from __future__ import annotations
 
+import re
+
 
 def test_search_uses_the_indexes_under_row_level_security(live_db):
     """On generated (committed, analysed) data, the plan for a name search run as the
@@ -25,7 +27,7 @@ def test_search_uses_the_indexes_under_row_level_security(live_db):
             assert cur.fetchone()[0] == connection.settings_dict["USER"]  # not the owner
             cur.execute("EXPLAIN " + sql, params)
             plan = "\n".join(row[0] for row in cur.fetchall())
-    assert "Seq Scan on directory_patient" not in plan, plan
+    assert not re.search(r"Seq Scan on directory_patient\b(?!contact)", plan), plan
     assert "patient_word1" in plan and "contact_word1" in plan, plan
     assert "(name_word1 >= 'hel'::text)" in plan, plan
 

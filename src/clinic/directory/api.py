@@ -14,6 +14,7 @@ from clinic.api.auth import require
 from clinic.api.pagination import PagePagination
 from clinic.core.errors import ValidationFailed
 from clinic.directory import importing, selectors, services
+from clinic.directory.pagination import DirectoryPagination
 from clinic.directory.schemas import (
     ContactCreate,
     ContactFilters,
@@ -272,7 +273,7 @@ patients = Router(tags=["patients"])
 
 @patients.get("", response=list[PatientOut])
 @require("patient.view")
-@paginate(PagePagination)
+@paginate(DirectoryPagination)
 def patients_list(request, filters: Query[PatientFilters]):
     """Active patients by default. With `search`, ranked: identifiers, then names, phones and
     contacts. A Patient login sees only its own record and those it is responsible for."""

@@ -14,6 +14,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import (
     Case,
@@ -23,11 +24,13 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    UUIDField,
     Value,
     When,
+    Window,
 )
 from django.db.models.functions import Lower
-from django.db.models.lookups import Contains
+from django.db.models.lookups import Contains, Lookup
 from django.utils.translation import gettext as _
 
 from clinic.accounts.models import Membership
@@ -100,6 +103,20 @@ def search_tokens(query: str | None) -> list[str]:
 
 
 _TOP = "\U0010ffff"  # sorts after any character: [p, p + _TOP) holds every string starting p
+
+
+class _AnyLookup(Lookup):
+    """`field__any=<array expression>` → `field = ANY(<array>)`."""
+
+    lookup_name = "any"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+UUIDField.register_lookup(_AnyLookup)
 
 
 def search_words(query: str | None) -> list[str]:
@@ -233,7 +250,9 @@ def patient_search(qs: QuerySet, query: str, *, region: Any = _CLINIC_REGION) ->
         branches.append(base.filter(phone_match).values("id"))
 
     candidates = branches[0].union(*branches[1:]) if len(branches) > 1 else branches[0]
-    qs = qs.filter(id__in=candidates)
+    # `id = ANY(ARRAY(...))` rather than `id IN (...)`: the planner then fetches the candidates
+    # by primary key instead of hash-joining them with a scan of the whole table.
+    qs = qs.filter(id__any=ArraySubquery(candidates))
 
     score = Value(0.0)
     if ident_match is not None:
@@ -253,12 +272,8 @@ def patient_search(qs: QuerySet, query: str, *, region: Any = _CLINIC_REGION) ->
                 default=Value(0.0),
                 output_field=FloatField(),
             )
-    if contact_patients is not None:
-        score = score + Case(
-            When(id__in=contact_patients, then=Value(20.0)),
-            default=Value(0.0),
-            output_field=FloatField(),
-        )
+    # Patients found through a contact's name only score 0: they come after every name match
+    # (not re-checking the contact branch per row keeps broad searches cheap).
     if phone_match is not None:
         score = score + Case(
             When(phone_match, then=Value(30.0)), default=Value(0.0), output_field=FloatField()
@@ -665,3 +680,16 @@ def patient_imports_recent(limit: int = 10) -> list[PatientImport]:
         .select_related("created_by")
         .order_by("-created_at")[:limit]
     )
+
+
+def page_with_total(qs: QuerySet, *, offset: int, limit: int) -> tuple[list, int]:
+    """One page and the total number of rows. For a ranked search (every candidate is read to
+    rank it anyway) both come from one query with `count(*) OVER ()`, instead of running the
+    search twice; other lists count separately (cheap, and a window would defeat LIMIT)."""
+    if "rank" not in qs.query.annotations:
+        total = qs.count()
+        return list(qs[offset : offset + limit]), total
+    rows = list(qs.annotate(search_total=Window(Count("id")))[offset : offset + limit])
+    if rows:
+        return rows, rows[0].search_total
+    return [], (qs.count() if offset else 0)

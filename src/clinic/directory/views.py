@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -57,7 +57,20 @@ def _query_without_page(request) -> str:
 
 
 def _page(request, qs):
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    """A Django Page for the templates, counted with the page itself for ranked searches."""
+    try:
+        number = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        number = 1
+    items, total = selectors.page_with_total(qs, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    paginator = Paginator(qs, PAGE_SIZE)
+    paginator.__dict__["count"] = total  # already known: no second COUNT query
+    if total and not items:  # past the end: show the last page
+        number = paginator.num_pages
+        items, _total = selectors.page_with_total(
+            qs, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    return Page(items, number, paginator)
 
 
 def _fragment(request, target: str) -> bool:
