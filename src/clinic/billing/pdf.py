@@ -11,6 +11,7 @@ With none of them, PDFs are refused with a message saying what to install.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from clinic.core.errors import DomainError
+
+# fpdf2 subsets fonts with fontTools, which logs every table at INFO.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 class PdfUnavailable(DomainError):
