@@ -141,11 +141,25 @@ def clinic(org_a, owner_a):
 
 
 @pytest.fixture
-def run_tasks():
-    """Run every task that is due, in this thread (like one worker pass)."""
+def run_tasks(monkeypatch):
+    """Run every task that is due, in this thread (like one worker pass); with `now`, the whole
+    stack sees that time (django.utils.timezone.now is patched while it runs)."""
+    from django.utils import timezone as tz
+
     from clinic.notifications.worker import run_pending
 
-    return run_pending
+    real_now = tz.now
+
+    def run(now=None, limit=10_000):
+        if now is None:
+            return run_pending(limit=limit)
+        monkeypatch.setattr(tz, "now", lambda: now)
+        try:
+            return run_pending(now=now, limit=limit)
+        finally:
+            monkeypatch.setattr(tz, "now", real_now)
+
+    return run
 
 
 # --- a real SMTP server on loopback ---------------------------------------------------------------

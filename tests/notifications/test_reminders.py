@@ -224,8 +224,8 @@ def test_guardians_receive_messages_for_their_patients_when_flagged(clinic, tena
         family="Petit",
     )
     with tenant(clinic.org):
-        for patient, expected in ((dog, {owner.email}), (child, {parent.email})):
-            appt = appointment_make(clinic, patient, at(days=3, hour=14))
+        for hour, patient, expected in ((14, dog, {owner.email}), (16, child, {parent.email})):
+            appt = appointment_make(clinic, patient, at(days=3, hour=hour))
             appointment_notifications_plan(appointment=appt, event="booked")
             addresses = {d.to_address for d in _queued(appt)}
             assert addresses == expected

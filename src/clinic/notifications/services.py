@@ -697,7 +697,7 @@ def delivery_send(*, organization_id: str, delivery_id: str) -> str:
             return _delivery_finish_failed(
                 organization_id, delivery_id, lease, DeliveryStatus.BOUNCED, _error_text(exc)
             )
-        return _delivery_retry_or_fail(organization_id, delivery_id, lease, exc)
+        return _delivery_retry_or_fail(organization_id, delivery_id, lease, exc, refused=True)
     except Exception as exc:
         return _delivery_retry_or_fail(organization_id, delivery_id, lease, exc)
     with task_tenant_context(organization_id):
@@ -736,12 +736,18 @@ def _recipient_blocks(delivery: Delivery) -> str:
     return ""
 
 
-def _delivery_retry_or_fail(organization_id, delivery_id, lease, exc) -> str:
+def _delivery_retry_or_fail(organization_id, delivery_id, lease, exc, refused=False) -> str:
+    """A temporary failure: retried (the task raises) until its last attempt, then failed.
+    `refused`: the provider answered with an error, so even after the hand-off nothing was
+    accepted and the message may be sent again."""
     attempt, max_attempts = task_attempt()
+    retry = False
     with task_tenant_context(organization_id):
         delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
         if delivery is None or delivery.lease_token != lease:
             return "aborted"
+        if delivery.status == DeliveryStatus.SENDING and refused:
+            delivery.status = DeliveryStatus.QUEUED
         if delivery.status == DeliveryStatus.SENDING:
             # Failed after the hand-off without an answer: it may have been delivered.
             delivery.status = DeliveryStatus.SENT
@@ -757,13 +763,11 @@ def _delivery_retry_or_fail(organization_id, delivery_id, lease, exc) -> str:
         delivery.last_error = _error_text(exc)
         delivery.lease_token = None
         delivery.lease_expires_at = None
-        if attempt < max_attempts:
-            delivery.save()
-            log.warning(
-                "delivery.retry", delivery=str(delivery_id), attempt=attempt, error=str(exc)
-            )
-            raise DeliveryTemporaryError(delivery.last_error) from exc
         delivery.save()
+        retry = attempt < max_attempts
+    if retry:  # raised outside the transaction: the recorded error stays
+        log.warning("delivery.retry", delivery=str(delivery_id), attempt=attempt, error=str(exc))
+        raise DeliveryTemporaryError(delivery.last_error) from exc
     return _delivery_finish_failed(
         organization_id, delivery_id, None, DeliveryStatus.FAILED, _error_text(exc)
     )
@@ -819,10 +823,16 @@ _smtp = threading.local()
 
 def _email_backend():
     backend = getattr(_smtp, "backend", None)
-    path = settings.EMAIL_BACKEND
-    if backend is None or getattr(_smtp, "path", None) != path:
-        backend = get_connection(path)
-        _smtp.backend, _smtp.path = backend, path
+    key = (
+        settings.EMAIL_BACKEND,
+        settings.EMAIL_HOST,
+        settings.EMAIL_PORT,
+        settings.EMAIL_HOST_USER,
+    )
+    if backend is None or getattr(_smtp, "key", None) != key:
+        email_connections_close()
+        backend = get_connection(settings.EMAIL_BACKEND)
+        _smtp.backend, _smtp.key = backend, key
     return backend
 
 
@@ -1082,10 +1092,10 @@ def user_notification_settings_update(
 
 
 def unsubscribe_token(delivery: Delivery) -> str:
+    """A signed, stable token naming the recipient (the same in the header and the body)."""
     target = delivery.patient_id or delivery.contact_id
-    return signing.dumps(
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign_object(
         {"o": str(delivery.organization_id), "k": delivery.recipient_kind, "i": str(target)},
-        salt=UNSUBSCRIBE_SALT,
         compress=True,
     )
 
@@ -1098,7 +1108,7 @@ def unsubscribe_url(delivery: Delivery) -> str:
 
 def unsubscribe_token_read(token: str) -> dict:
     try:
-        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        data = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign_object(token)
     except signing.BadSignature as exc:
         raise NotFound(_("This link is not valid.")) from exc
     if data.get("k") not in ("patient", "contact"):

@@ -448,10 +448,17 @@ def periodic_fire(now: datetime.datetime | None = None) -> dict[str, int]:
 def run_pending(*, now: datetime.datetime | None = None, limit: int = 10_000, queues=None) -> int:
     """Run the ready tasks in this thread until none is left (tests, `clinic worker --batch`)."""
     count = 0
+    seen: set = set()
     while count < limit:
         row = claim_next("inline", queues=queues, now=now)
         if row is None:
             break
+        if row.id in seen:  # asked to run again later (RetryLater) within this pass: stop here
+            DBTaskResult.objects.filter(id=row.id).update(
+                status=TaskResultStatus.READY, worker_ids=row.worker_ids[:-1]
+            )
+            break
+        seen.add(row.id)
         execute(row)
         count += 1
     return count
