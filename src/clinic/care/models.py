@@ -189,6 +189,14 @@ class Consultation(TenantModel):
         default=ConsultationStatus.PLANNED,
     )
     notes = models.TextField(_("notes"), blank=True)
+    # The appointment it became once scheduled (booked through the scheduling services).
+    appointment = models.OneToOneField(
+        "scheduling.Appointment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="consultation",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -596,7 +596,7 @@ def consultation_schedule(
         _require_practitioner_scope(actor, consultation.plan.practitioner)
     _plan_open_or_conflict(consultation.plan)
     consultation = (
-        Consultation.objects.select_for_update()
+        Consultation.objects.select_for_update(of=("self",))
         .select_related("plan", "plan__patient", "plan__service", "practitioner", "location")
         .get(id=consultation.id)
     )
@@ -645,7 +645,9 @@ def consultation_status_set(
     if actor.role == Role.PRACTITIONER:
         _require_practitioner_scope(actor, consultation.plan.practitioner)
     consultation = (
-        Consultation.objects.select_for_update().select_related("plan").get(id=consultation.id)
+        Consultation.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(id=consultation.id)
     )
     allowed = CONSULTATION_TRANSITIONS[ConsultationStatus(consultation.status)]
     if status not in allowed:
