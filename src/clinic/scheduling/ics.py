@@ -5,7 +5,7 @@ desktop calendar, without clinical details beyond what the organization allows (
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.utils.translation import gettext as _
 from icalendar import Calendar, Event
@@ -49,7 +49,7 @@ def calendar_build(
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name)
-    cal.add("refresh-interval", "PT15M", parameters={"VALUE": "DURATION"})
+    cal.add("refresh-interval", timedelta(minutes=15), parameters={"VALUE": "DURATION"})
     for appointment in appointments:
         event = Event()
         event.add("uid", f"{appointment.id}@clinic")

@@ -111,6 +111,10 @@ class Plan:
     wall_date: Any = None
     extra: dict = field(default_factory=dict)
 
+    def local_iso(self, instant: datetime) -> str:
+        """ISO 8601 with the location's offset (what a person at the clinic reads)."""
+        return instant.astimezone(selectors.tz(self.location.time_zone)).isoformat()
+
     @property
     def occupied_start(self) -> datetime:
         return self.start - timedelta(minutes=self.buffer_before)
@@ -292,11 +296,15 @@ def _plan_build(
 
 
 def _availability_refusal(
-    actor: Membership, plans: Sequence[Plan], *, ignore_ids: Sequence[uuid.UUID] = ()
+    actor: Membership,
+    plans: Sequence[Plan],
+    *,
+    ignore_ids: Sequence[uuid.UUID] = (),
+    always: bool = False,
 ) -> list[tuple[Plan, str]]:
-    """Plans outside the practitioner's availability (empty if the actor may override).
-    One windows computation per practitioner over the whole span of the plans."""
-    if actor.has(OVERRIDE):
+    """Plans outside the practitioner's availability (empty if the actor may override, unless
+    `always`). One windows computation per practitioner over the whole span of the plans."""
+    if actor.has(OVERRIDE) and not always:
         return []
     out: list[tuple[Plan, str]] = []
     by_practitioner: dict[uuid.UUID, list[Plan]] = {}
@@ -347,7 +355,7 @@ def _availability_error(refusals: list[tuple[Plan, str]], *, series: bool = Fals
     message = AVAILABILITY_REASONS[reason]()
     details: dict[str, Any] = {"start": [message], "reason": reason}
     if series:
-        details["dates"] = [p.start.isoformat() for p, _r in refusals]
+        details["dates"] = [p.local_iso(p.start) for p, _r in refusals]
     return ValidationFailed(message, details=details, code="outside_availability")
 
 
@@ -439,7 +447,7 @@ def _conflict(
         ignore_ids=ignore_ids,
     )
     if len(plans) > 1:
-        details["dates"] = sorted({plans[r.index].start.isoformat() for r in rows})
+        details["dates"] = sorted({plans[r.index].local_iso(plans[r.index].start) for r in rows})
     if retry_hint:
         holds = [r.hold_expires_at for r in rows if r.status == "held" and r.hold_expires_at]
         details["retry_after"] = (
@@ -494,6 +502,41 @@ def _insert(
     )
 
 
+def _after_change(
+    appointments: Sequence[Appointment],
+    event: str,
+    *,
+    actor: Membership | None = None,
+    previous: dict | None = None,
+) -> None:
+    """Tell the modules that follow appointments, inside the same transaction: care (the
+    consultation an appointment realises takes its time and status) and notifications
+    (confirmations, reminders, cancellations). Each only if installed."""
+    from django.apps import apps
+
+    if apps.is_installed("clinic.care"):
+        from clinic.care import services as care
+
+        follow = getattr(care, "consultation_follow_appointment", None)
+        if follow is not None:
+            for appointment in appointments:
+                follow(appointment=appointment)
+    if apps.is_installed("clinic.notifications"):
+        from clinic.notifications import services as notifications
+
+        plan = getattr(notifications, "appointment_notifications_plan", None)
+        if plan is not None:
+            for appointment in appointments:
+                if appointment.kind == AppointmentKind.BLOCK:
+                    continue
+                plan(
+                    appointment=appointment,
+                    event=event,
+                    previous_start=(previous or {}).get(appointment.id),
+                    actor=actor,
+                )
+
+
 # --- booking ---------------------------------------------------------------------------------
 
 
@@ -529,27 +572,15 @@ def appointment_book(
         kind=kind,
         notes=notes,
     )
-    refusals = _availability_refusal(actor, [plan])
-    if refusals:
+    refusals = _availability_refusal(actor, [plan], always=True)
+    if refusals and not actor.has(OVERRIDE):
         raise _availability_error(refusals)
     _expired_holds_clear([plan])
     _room_capacity_check([plan])
     (appointment,) = _insert(actor, [plan], status=AppointmentStatus.SCHEDULED)
-    appointment.outside_availability = (
-        plan.kind != AppointmentKind.BLOCK and actor.has(OVERRIDE) and not _inside(plan)
-    )
+    appointment.outside_availability = bool(refusals)
+    _after_change([appointment], "booked", actor=actor)
     return appointment
-
-
-def _inside(plan: Plan) -> bool:
-    ok, _reason, _w = selectors.availability_check(
-        practitioner_id=plan.practitioner.id,
-        occupied_start=plan.occupied_start,
-        occupied_end=plan.occupied_end,
-        start=plan.start,
-        location_id=plan.location.id,
-    )
-    return ok
 
 
 def booking_check(
@@ -779,16 +810,19 @@ def appointment_reschedule(
         target.updated_at = now
     columns = [name.removesuffix("_id") for name in plans[0].fields()]
     columns += ["notes", "series_exception", "updated_at"]
+    previous = {t.id: t.start_at for t in targets}
     _write(actor, plans, lambda: Appointment.objects.bulk_update(targets, columns), ignore_ids=ids)
     if appointment.series_id and scope == "following" and _series_has_before(appointment):
         _series_split(actor, appointment, targets)
     elif appointment.series_id and scope in ("all", "following"):
         _series_shift(appointment.series, shift, practitioner=practitioner, room=room)
-    return list(
+    changed = list(
         Appointment.objects.filter(id__in=ids)
         .select_related("practitioner", "patient", "service", "location", "room")
         .order_by("start_at")
     )
+    _after_change(changed, "rescheduled", actor=actor, previous=previous)
+    return changed
 
 
 # --- series ---------------------------------------------------------------------------------
@@ -954,7 +988,7 @@ def series_create(
             raise _availability_error(refusals, series=True)
         refused = {id(p) for p, _r in refusals}
         skipped += [
-            {"date": p.wall_date.isoformat(), "start": p.start.isoformat(), "reason": r}
+            {"date": p.wall_date.isoformat(), "start": p.local_iso(p.start), "reason": r}
             for p, r in refusals
         ]
         plans = [p for p in plans if id(p) not in refused]
@@ -968,7 +1002,7 @@ def series_create(
         skipped += [
             {
                 "date": plans[i].wall_date.isoformat(),
-                "start": plans[i].start.isoformat(),
+                "start": plans[i].local_iso(plans[i].start),
                 "reason": "conflict",
             }
             for i in sorted(bad)
@@ -996,6 +1030,7 @@ def series_create(
         created_by_id=actor.id,
     )
     occurrences = _insert(actor, plans, status=AppointmentStatus.SCHEDULED, series=series)
+    _after_change(occurrences, "booked", actor=actor)
     skipped.sort(key=lambda s: s["start"])
     return SeriesResult(
         series=series, occurrences=occurrences, skipped=skipped, truncated=expansion.truncated
@@ -1072,6 +1107,11 @@ def appointment_status_set(
             "reason": reason,
             "late_cancel": appointment.late_cancel,
         },
+    )
+    _after_change(
+        [appointment],
+        {"cancelled": "cancelled", "scheduled": "booked"}.get(status, "status"),
+        actor=actor,
     )
     return appointment
 
@@ -1260,7 +1300,9 @@ def hold_confirm(*, actor: Membership, hold: Hold) -> list[Appointment]:
                 object_id=hold.id,
                 details={"appointments": [str(r.id) for r in rows]},
             )
-            return selectors.hold_appointments(hold)
+            confirmed = selectors.hold_appointments(hold)
+            _after_change(confirmed, "booked", actor=actor)
+            return confirmed
     # The expiry is committed by the caller's transaction only if it does not roll back; an
     # API 409 rolls back, which is fine: the sweep or the next booking clears it again.
     if expired:
@@ -1581,11 +1623,8 @@ def unscoped_feed_resolve(raw: str) -> IcsFeed | None:
         return None
     digest = _token_hash(raw)
     token_hash_activate(digest)
-    feed = (
-        IcsFeed.unscoped_objects.select_related("practitioner")
-        .filter(token_hash=digest, revoked_at__isnull=True)
-        .first()
-    )
+    # No join here: the practitioner's row is only visible once the tenant is set.
+    feed = IcsFeed.unscoped_objects.filter(token_hash=digest, revoked_at__isnull=True).first()
     if feed is None:
         return None
     tenant_activate(feed.organization_id)
