@@ -341,3 +341,26 @@ def test_contacts_page_search_and_edit(login, owner_a):
     )
     assert edited.status_code == 302
     assert "+15145550123" in client.get("/contacts/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("fr", "Nouveau patient"), ("ar", "مريض جديد")],
+)
+def test_directory_pages_are_translated(login, owner_a, language, expected):
+    factories.patient(owner_a)
+    html = login(owner_a).get("/patients/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert expected in html
+    assert ('dir="rtl"' in html) == (language == "ar")
+
+
+def test_validation_messages_are_translated(api, owner_a):
+    response = api.post(
+        "patients",
+        owner_a,
+        json={"given_name": "A", "family_name": "B", "date_of_birth": "2999-01-01"},
+        headers={"HTTP_ACCEPT_LANGUAGE": "fr"},
+    )
+    assert response.json()["error"]["details"]["date_of_birth"] == [
+        "La date de naissance ne peut pas être dans le futur."
+    ]
