@@ -205,6 +205,7 @@ def _data(n: int, log):
         service = Service.objects.create(name="Consultation", duration_minutes=20, price=50)
         patients = Patient.objects.bulk_create(
             Patient(
+                organization_id=org.id,
                 mrn=f"B{i:07d}",
                 given_name=f"Pat{i}",
                 family_name="Bench",
@@ -218,6 +219,7 @@ def _data(n: int, log):
         )
         appointments = Appointment.objects.bulk_create(
             Appointment(
+                organization_id=org.id,
                 practitioner=practitioner,
                 patient=p,
                 service=service,

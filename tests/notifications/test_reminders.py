@@ -282,3 +282,18 @@ def test_catch_up_requeues_a_delivery_whose_task_was_lost(clinic, tenant):
         assert reminders_catch_up()["requeued"] == 1
         booked.refresh_from_db()
         assert DBTaskResult.objects.filter(id=booked.task_id, status="READY").exists()
+
+
+def test_status_changes_keep_reminders_until_the_appointment_is_over(clinic, tenant):
+    patient = patient_make(clinic)
+    with tenant(clinic.org):
+        appt = appointment_make(clinic, patient, at(days=3, hour=14))
+        appointment_notifications_plan(appointment=appt, event="booked")
+        appt.status = "confirmed"
+        appt.save()
+        assert appointment_notifications_plan(appointment=appt, event="status") == []
+        assert len(_queued(appt, "appointment.reminder")) == 2  # confirming keeps them
+        appt.status = "checked_in"
+        appt.save()
+        appointment_notifications_plan(appointment=appt, event="status")
+        assert _queued(appt, "appointment.reminder") == []

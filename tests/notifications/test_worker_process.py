@@ -83,8 +83,13 @@ def _booking(n_patients: int = 1):
     org = org_create(unique_slug("worker"), "Clinic W")
     owner = persona_create(org, "owner")
     clinic = clinic_make(org, owner)
-    from clinic.notifications.services import appointment_notifications_plan
+    from clinic.notifications.services import (
+        appointment_notifications_plan,
+        notification_settings_update,
+    )
 
+    with tenant_context(org.id):  # sent at once, whatever time the tests run
+        notification_settings_update(quiet_hours_start=None, quiet_hours_end=None)
     deliveries = []
     for i in range(n_patients):
         patient = patient_make(clinic, email=f"p{i}@example.org", given=f"P{i}")

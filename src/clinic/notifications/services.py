@@ -359,7 +359,7 @@ def appointment_notifications_plan(
         raise ValueError(f"unknown appointment event {event!r}")
     subject = PlannedSubject("appointment", appointment.pk)
     status = appointment.status
-    if event in ("rescheduled", "cancelled", "status") or status in _PAST_STATUSES:
+    if event in ("rescheduled", "cancelled") or status in _PAST_STATUSES:
         deliveries_cancel(
             subject=subject,
             events=("appointment.reminder",)
