@@ -85,9 +85,14 @@ def django_db_setup(django_db_blocker, worker_id, testrun_uid):
         connections[alias].close()
     if not os.environ.get("CLINIC_KEEP_TEST_DB"):
         with psycopg.connect(_conninfo(owner, "postgres"), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            try:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+            except psycopg.errors.InsufficientPrivilege:
+                # an app-role connection (a live-server thread) is still open and this owner
+                # role may not end it (see README: pg_signal_backend); leave the database
+                pass
 
 
 @pytest.fixture

@@ -47,7 +47,9 @@ class PlanUpdate(Schema):
 
 
 class StatusIn(Schema):
-    status: str
+    # Required by the services (422 naming it); optional here so that an unknown id is a 404
+    # before the body is judged.
+    status: str = ""
     reason: str = Field("", max_length=500)
 
 
@@ -95,7 +97,7 @@ class PlanOut(Schema):
 
 
 class ConsultationCreate(Schema):
-    planned_start: datetime
+    planned_start: datetime | None = None  # required: checked by the service (see StatusIn)
     duration_minutes: int | None = None
     type: str | None = None
     location_id: UUID | None = None
@@ -150,7 +152,7 @@ class BulkOperation(Schema):
 
 
 class BulkIn(Schema):
-    operations: list[BulkOperation] = Field(..., min_length=1, max_length=200)
+    operations: list[BulkOperation] = Field(default_factory=list, max_length=200)  # see StatusIn
     atomic: bool = True
 
 

@@ -315,6 +315,11 @@ def plan_status_set(
     """Moves the plan along its status machine. Cancelling a plan cancels its planned and
     scheduled consultations (and their appointments); completing it cancels what is still
     only planned, and is refused while booked consultations lie ahead."""
+    if not status:
+        raise ValidationFailed(
+            _("Give the new status."), details={"status": [_("This field is required.")]}
+        )
+
     plan = TreatmentPlan.objects.select_for_update().get(id=plan.id)
     allowed = PLAN_TRANSITIONS[PlanStatus(plan.status)]
     if status not in allowed:
@@ -642,6 +647,10 @@ def _consultation_cancel(*, actor: Membership, consultation: Consultation, reaso
 def consultation_status_set(
     *, actor: Membership, consultation: Consultation, status: str, reason: str = ""
 ) -> Consultation:
+    if not status:
+        raise ValidationFailed(
+            _("Give the new status."), details={"status": [_("This field is required.")]}
+        )
     if actor.role == Role.PRACTITIONER:
         _require_practitioner_scope(actor, consultation.plan.practitioner)
     consultation = (
