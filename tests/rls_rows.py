@@ -59,6 +59,15 @@ def directory_rows(persona, api):
 
 
 @row_maker
+def billing_rows(persona, api):
+    # every billing table: settings, number sequences, tax rates, invoices (+ lines and the
+    # appointment they bill), payments, allocations, credit notes, refunds, policies, claims
+    from tests.billing.factories import every_table_rows
+
+    every_table_rows(persona)
+
+
+@row_maker
 def scheduling_rows(persona, api):
     from tests.scheduling.rows import scheduling_rows as make
 
@@ -101,13 +110,13 @@ def notifications_rows(persona, api):
         category="system",
     )
     n_services.user_notification_settings_update(membership=persona.membership, email_copies=True)
+
+
 # end notifications_rows
 
 
 @row_maker
-def billing_rows(persona, api):
-    # every billing table: settings, number sequences, tax rates, invoices (+ lines and the
-    # appointment they bill), payments, allocations, credit notes, refunds, policies, claims
-    from tests.billing.factories import every_table_rows
+def care_rows(persona, api):
+    from tests.care.rows import care_rows as make
 
-    every_table_rows(persona)
+    make(persona)

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "clinic.audit",
     "clinic.directory",
     "clinic.scheduling",
+    "clinic.care",
     "clinic.notifications",
     "clinic.billing",
     "clinic.web",

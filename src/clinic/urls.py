@@ -10,8 +10,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("billing/", include("clinic.billing.urls")),
     path("notifications/", include("clinic.notifications.urls")),
-    path("", include("clinic.directory.urls")),
+    path("plans/", include("clinic.care.urls")),
     path("", include("clinic.scheduling.urls")),
+    path("", include("clinic.directory.urls")),
     path("", include("clinic.web.urls")),
 ]
 

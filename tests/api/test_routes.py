@@ -57,8 +57,23 @@ def _directory(kind):
     return make
 
 
+def _billing(kind):
+    def make(persona):
+        from tests.billing import factories
+
+        return factories.route_object(persona, kind)
+
+    return make
+
+
 def _scheduling(kind):
     from tests.scheduling.rows import other_org_object
+
+    return other_org_object(kind)
+
+
+def _care(kind):
+    from tests.care.rows import other_org_object
 
     return other_org_object(kind)
 
@@ -76,15 +91,6 @@ def _notifications_object(persona, kind):
         from clinic.notifications.models import Delivery
 
         return Delivery.objects.first().id
-
-
-def _billing(kind):
-    def make(persona):
-        from tests.billing import factories
-
-        return factories.route_object(persona, kind)
-
-    return make
 
 
 # path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
@@ -114,6 +120,8 @@ OTHER_ORG_OBJECTS = {
     "rule_id": _scheduling("rule_id"),
     "exception_id": _scheduling("exception_id"),
     "feed_id": _scheduling("feed_id"),
+    "plan_id": _care("plan_id"),
+    "consultation_id": _care("consultation_id"),
 }
 
 

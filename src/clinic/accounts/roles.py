@@ -89,27 +89,27 @@ for _role, _perms in {
     PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
 
 
-# Billing (clinic/billing): owners, admins, managers and assistants handle billing; voids, credit
-# notes and refunds are for owners, admins and managers; settings and tax rates for owners and
-# admins. A practitioner sees the invoices of their own appointments only if the organization
-# grants it (BillingSettings.practitioners_see_own_invoices, applied in
-# billing.selectors.invoices_visible_to); a patient login sees its own accounts' invoices,
-# payments and statements.
-_BILLING_DESK = {
-    "invoice.view", "invoice.manage", "invoice.issue", "payment.view", "payment.create",
-    "statement.view", "insurance.view", "insurance.manage", "billing.bill_appointments",
-}
-_BILLING_CORRECT = {"invoice.void", "payment.refund"}
-_BILLING_ADMIN = {"billing.settings", "tax_rate.manage"}
-for _role, _perms in {
-    Role.OWNER: _BILLING_DESK | _BILLING_CORRECT | _BILLING_ADMIN,
-    Role.ADMIN: _BILLING_DESK | _BILLING_CORRECT | _BILLING_ADMIN,
-    Role.MANAGER: _BILLING_DESK | _BILLING_CORRECT,
-    Role.ASSISTANT: _BILLING_DESK,
-    Role.PRACTITIONER: {"invoice.view"},
-    Role.PATIENT: {"invoice.view", "payment.view", "statement.view"},
-}.items():
-    PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
+def _grant(extra: dict[Role, set[str]]) -> None:
+    """Add a module's permissions to the matrix (one block per module below)."""
+    for role, perms in extra.items():
+        PERMISSIONS[role] = PERMISSIONS[role] | frozenset(perms)
+
+
+# Care (clinic/care): practitioners run the plans they are responsible for (object scoping in
+# care.selectors.plans_visible_to); assistants plan and schedule consultations but do not
+# change plans or their goals; patients read their own active plans.
+_PLAN_READ = {"treatment_plan.view", "consultation.view"}
+_PLAN_WRITE = {"treatment_plan.create", "treatment_plan.update", "treatment_plan.goals",
+               "treatment_plan.status"}
+_CONSULTATION_WRITE = {"consultation.manage", "consultation.schedule"}
+_grant({
+    Role.OWNER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+    Role.ADMIN: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+    Role.MANAGER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+    Role.PRACTITIONER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+    Role.ASSISTANT: _PLAN_READ | _CONSULTATION_WRITE,
+    Role.PATIENT: _PLAN_READ,
+})
 
 
 # Scheduling (clinic/scheduling): staff read schedules; a practitioner sees and books their own
@@ -134,6 +134,29 @@ for _role, _perms in {
     Role.PRACTITIONER: _SCHEDULE_READ | _SCHEDULE_DESK | {"availability.manage", "icsfeed.manage"},
     Role.ASSISTANT: _SCHEDULE_READ | _SCHEDULE_DESK | _SCHEDULE_ALL,
     Role.PATIENT: {"appointment.view", "slot.view", "hold.create", "hold.confirm"},
+}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
+
+
+# Billing (clinic/billing): owners, admins, managers and assistants handle billing; voids, credit
+# notes and refunds are for owners, admins and managers; settings and tax rates for owners and
+# admins. A practitioner sees the invoices of their own appointments only if the organization
+# grants it (BillingSettings.practitioners_see_own_invoices, applied in
+# billing.selectors.invoices_visible_to); a patient login sees its own accounts' invoices,
+# payments and statements.
+_BILLING_DESK = {
+    "invoice.view", "invoice.manage", "invoice.issue", "payment.view", "payment.create",
+    "statement.view", "insurance.view", "insurance.manage", "billing.bill_appointments",
+}
+_BILLING_CORRECT = {"invoice.void", "payment.refund"}
+_BILLING_ADMIN = {"billing.settings", "tax_rate.manage"}
+for _role, _perms in {
+    Role.OWNER: _BILLING_DESK | _BILLING_CORRECT | _BILLING_ADMIN,
+    Role.ADMIN: _BILLING_DESK | _BILLING_CORRECT | _BILLING_ADMIN,
+    Role.MANAGER: _BILLING_DESK | _BILLING_CORRECT,
+    Role.ASSISTANT: _BILLING_DESK,
+    Role.PRACTITIONER: {"invoice.view"},
+    Role.PATIENT: {"invoice.view", "payment.view", "statement.view"},
 }.items():
     PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
 

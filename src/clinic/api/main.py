@@ -22,6 +22,7 @@ def routers_register() -> None:
     from clinic.accounts.api import router as accounts_router
     from clinic.audit.api import router as audit_router
     from clinic.billing.api import router as billing_router
+    from clinic.care.api import router as care_router
     from clinic.directory.api import router as directory_router
     from clinic.notifications.api import router as notifications_router
     from clinic.scheduling.api import router as scheduling_router
@@ -32,6 +33,7 @@ def routers_register() -> None:
     api.add_router("", directory_router)
     api.add_router("", notifications_router)
     api.add_router("", scheduling_router)
+    api.add_router("", care_router)
 
 
 routers_register()

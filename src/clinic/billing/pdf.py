@@ -118,15 +118,30 @@ class _Doc:
         pdf.set_auto_page_break(True, margin=18)
         pdf.add_font("Body", "", str(fonts.regular))
         pdf.add_font("Body", "B", str(fonts.bold))
-        pdf.set_text_shaping(
-            use_shaping_engine=True, direction="rtl" if self.rtl else "ltr", language=self.language
-        )
         pdf.set_title(pdf_text(title))
         pdf.set_lang(self.language)
         pdf.set_creator("clinic")
         pdf.add_page()
         self.pdf = pdf
+        self._shaping = False
         self.width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    def shaped(self, value: str) -> str:
+        """Shape (HarfBuzz + bidi) only the text that needs it: Latin text, digits and
+        punctuation are written as they are, which keeps long statements fast."""
+        text = pdf_text(value)
+        needs = any(ord(ch) > 0x2FF for ch in text)
+        if needs != self._shaping:
+            if needs:
+                self.pdf.set_text_shaping(
+                    use_shaping_engine=True,
+                    direction="rtl" if self.rtl else "ltr",
+                    language=self.language,
+                )
+            else:
+                self.pdf.set_text_shaping(False)
+            self._shaping = needs
+        return text
 
     @property
     def start(self) -> str:
@@ -149,7 +164,7 @@ class _Doc:
         self.pdf.multi_cell(
             self.width,
             height,
-            pdf_text(value),
+            self.shaped(value),
             align=align or self.start,
             new_x="LMARGIN",
             new_y="NEXT",
@@ -173,10 +188,23 @@ class _Doc:
             pdf.set_font("Body", "B" if bold else "", 9)
             if pdf.will_page_break(7):
                 pdf.add_page()
+            y = pdf.get_y()
+            x = pdf.l_margin
             for i in order:
+                w = widths[i] * scale
                 align = self.end if i in numeric else self.start
-                pdf.cell(widths[i] * scale, 7, pdf_text(cells[i]), border="B", align=align)
-            pdf.ln(7)
+                text = self.shaped(cells[i])
+                if self._shaping:
+                    pdf.set_xy(x, y)
+                    pdf.cell(w, 7, text, align=align)
+                elif text:
+                    # Latin text, digits: placed directly (5x cheaper than a cell).
+                    tw = pdf.get_string_width(text)
+                    tx = x + w - tw - pdf.c_margin if align == "R" else x + pdf.c_margin
+                    pdf.text(tx, y + 4.8, text)
+                x += w
+            pdf.line(pdf.l_margin, y + 7, pdf.l_margin + self.width, y + 7)
+            pdf.set_xy(pdf.l_margin, y + 7)
 
         row(headers, True)
         for cells in rows:
@@ -190,12 +218,12 @@ class _Doc:
             bold = bold_last and i == len(items) - 1
             pdf.set_font("Body", "B" if bold else "", 10)
             if self.rtl:
-                pdf.cell(value_w, 6, pdf_text(value), align="L")
-                pdf.cell(label_w, 6, pdf_text(label), align="R")
+                pdf.cell(value_w, 6, self.shaped(value), align="L")
+                pdf.cell(label_w, 6, self.shaped(label), align="R")
             else:
                 pdf.set_x(pdf.l_margin + self.width - label_w - value_w)
-                pdf.cell(label_w, 6, pdf_text(label), align="L")
-                pdf.cell(value_w, 6, pdf_text(value), align="R")
+                pdf.cell(label_w, 6, self.shaped(label), align="L")
+                pdf.cell(value_w, 6, self.shaped(value), align="R")
             pdf.ln(6)
 
     def output(self) -> bytes:
