@@ -83,6 +83,9 @@ def _require_fonts() -> FontFiles:
     return files
 
 
+# Scripts that need shaping or are right to left (Hebrew, Arabic, Syriac, Thaana, N'Ko,
+# Indic, presentation forms).
+_COMPLEX_SCRIPT = re.compile("[\u0590-\u0dff\ufb1d-\ufdff\ufe70-\ufeff]")
 _BIDI_MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 
 
@@ -130,7 +133,7 @@ class _Doc:
         """Shape (HarfBuzz + bidi) only the text that needs it: Latin text, digits and
         punctuation are written as they are, which keeps long statements fast."""
         text = pdf_text(value)
-        needs = any(ord(ch) > 0x2FF for ch in text)
+        needs = bool(_COMPLEX_SCRIPT.search(text))
         if needs != self._shaping:
             if needs:
                 self.pdf.set_text_shaping(
