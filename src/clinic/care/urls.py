@@ -6,6 +6,7 @@ app_name = "care"
 urlpatterns = [
     path("", views.plans, name="plans"),
     path("new/", views.plan_new, name="plan_new"),
+    path("patient/<uuid:patient_id>/", views.patient_plans, name="patient_plans"),
     path("<uuid:plan_id>/", views.plan_detail, name="plan"),
     path("<uuid:plan_id>/status/", views.plan_status, name="plan_status"),
     path("<uuid:plan_id>/planner/", views.planner, name="planner"),

@@ -48,6 +48,18 @@ def plans(request):
     )
 
 
+@page_requires("treatment_plan.view")
+def patient_plans(request, patient_id):
+    """The plans block of a patient's page (loaded by htmx)."""
+    try:
+        patient = patient_for_actor(request.membership, patient_id)
+    except DomainError:
+        return _not_found(request)
+    qs = selectors.plans_list(request.membership, patient_id=patient.id)
+    rows = [(p, selectors.plan_progress(p)) for p in qs[:50]]
+    return render(request, "care/patient_plans.html", {"rows": rows, "patient": patient})
+
+
 def _form_choices(actor) -> dict:
     practitioners = Practitioner.objects.filter(is_active=True).order_by("display_name")
     if actor.role == "practitioner":
