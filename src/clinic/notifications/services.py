@@ -22,8 +22,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -614,7 +613,12 @@ def delivery_send(*, organization_id: str, delivery_id: str) -> str:
     lease = uuid.uuid4()
     now = timezone.now()
     with task_tenant_context(organization_id):
-        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .filter(pk=delivery_id)
+            .first()
+        )
         if delivery is None:
             return "missing"
         if delivery.status in FINAL_STATUSES:
@@ -641,9 +645,10 @@ def delivery_send(*, organization_id: str, delivery_id: str) -> str:
             raise RetryLater(
                 "not due yet", delay_seconds=(delivery.scheduled_for - now).total_seconds()
             )
-        org = Organization.objects.get(pk=delivery.organization_id)
+        org = delivery.organization
+        org_settings = selectors.notification_settings_get()
         context, stale = _delivery_context(delivery, org)
-        blocked = stale or _recipient_blocks(delivery)
+        blocked = stale or _recipient_blocks(delivery, org_settings)
         if blocked:
             delivery.status = DeliveryStatus.CANCELLED if stale else DeliveryStatus.SKIPPED
             delivery.last_error = blocked
@@ -658,17 +663,19 @@ def delivery_send(*, organization_id: str, delivery_id: str) -> str:
         )
         delivery.rendered_subject = rendered.subject
         delivery.rendered_body = rendered.text
-        delivery.attempts = F("attempts") + 1
+        delivery.attempts += 1  # the row is locked
         delivery.lease_token = lease
         delivery.lease_expires_at = now + datetime.timedelta(
             seconds=settings.DELIVERY_LEASE_SECONDS
         )
         delivery.save()
-        delivery.refresh_from_db(fields=["attempts"])
-        org_settings = selectors.notification_settings_get()
 
     def handoff() -> None:
         with task_tenant_context(organization_id):
+            # The one commit that must be durable before the provider accepts the message
+            # (the worker relaxes synchronous_commit for its own bookkeeping).
+            with connection.cursor() as cur:
+                cur.execute("SET LOCAL synchronous_commit TO on")
             moved = Delivery.objects.filter(
                 pk=delivery_id, lease_token=lease, status=DeliveryStatus.QUEUED
             ).update(status=DeliveryStatus.SENDING, updated_at=timezone.now())
@@ -719,12 +726,15 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
-def _recipient_blocks(delivery: Delivery) -> str:
+def _recipient_blocks(delivery: Delivery, org_settings: NotificationSettings) -> str:
     """Re-checked at send time: the recipient may have unsubscribed since it was planned."""
     if delivery.recipient_kind == RecipientKind.USER:
         return ""
-    pref = selectors.contact_preference_get(patient=delivery.patient, contact=delivery.contact)
-    org_settings = selectors.notification_settings_get()
+    if delivery.patient_id:
+        pref = ContactPreference.objects.filter(patient_id=delivery.patient_id).first()
+    else:
+        pref = ContactPreference.objects.filter(contact_id=delivery.contact_id).first()
+    pref = pref or ContactPreference()
     if delivery.channel == Channel.EMAIL and not (
         pref.email_enabled and org_settings.email_enabled
     ):

@@ -242,6 +242,7 @@ class Worker:
                     self.stop()
                     break
                 try:
+                    _bookkeeping_async(connection)
                     row = claim_next(self.worker_id, queues=self.queues)
                 except Exception:
                     log.exception("worker.claim_failed", worker=self.worker_id)
@@ -264,6 +265,18 @@ class Worker:
         finally:
             email_connections_close()
             connections.close_all()
+
+
+def _bookkeeping_async(conn) -> None:
+    """The worker's own commits (claims, leases, results) need not wait for the disk: after a
+    crash a lost one only makes a task run again, which every task tolerates. The hand-off of
+    a message to its provider commits synchronously (SET LOCAL in delivery_send)."""
+    conn.ensure_connection()
+    raw = conn.connection
+    if getattr(conn, "_async_commit_for", None) is not raw:
+        with conn.cursor() as cur:
+            cur.execute("SET synchronous_commit TO off")
+        conn._async_commit_for = raw
 
 
 def claim_next(
