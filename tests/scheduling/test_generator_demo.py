@@ -14,36 +14,52 @@ from tests.conftest import PASSWORD, unique_slug
 pytestmark = pytest.mark.django_db
 
 
-def _generated(seed: int):
+def _directory(seed: int):
     from clinic.accounts.selectors import organization_by_slug
     from clinic.directory.generator import generate
-    from clinic.scheduling.generator import appointments_generate
 
     slug = unique_slug("gen")
     generate(org_slug=slug, practitioners=4, patients=60, seed=seed)
-    org = organization_by_slug(slug)
-    result = appointments_generate(
-        organization_id=org.id, appointments=300, seed=seed, today=date(2031, 6, 4)
-    )
-    return org, result
+    return organization_by_slug(slug)
+
+
+def _generated_then_rolled_back(org, seed: int):
+    from django.db import transaction
+
+    from clinic.scheduling.generator import appointments_generate
+
+    with transaction.atomic():
+        result = appointments_generate(
+            organization_id=org.id, appointments=300, seed=seed, today=date(2031, 6, 4)
+        )
+        shape = _shape(org)
+        transaction.set_rollback(True)
+    return result, shape
 
 
 def _shape(org):
     from clinic.scheduling.models import Appointment
 
     with tenant_context(org.id):
-        return [
-            (a.start_at, a.end_at, a.status, a.buffer_before_minutes)
-            for a in Appointment.objects.order_by("start_at", "occupied_end", "status")
-        ]
+        rows = Appointment.objects.values_list(
+            "start_at", "end_at", "status", "practitioner__display_name", "patient__mrn"
+        )
+        return sorted(rows)
 
 
 def test_generation_is_deterministic_and_conflict_free():
-    org1, result = _generated(seed=5)
-    org2, _ = _generated(seed=5)
+    from clinic.scheduling.generator import appointments_generate
+
+    org1 = _directory(seed=5)
+    result, first = _generated_then_rolled_back(org1, seed=5)
+    _result, again = _generated_then_rolled_back(org1, seed=5)
+    _result, other = _generated_then_rolled_back(org1, seed=6)
+    assert first == again and first != other
+    result = appointments_generate(
+        organization_id=org1.id, appointments=300, seed=5, today=date(2031, 6, 4)
+    )
     assert result.appointments == 300 and result.rules == 20
     assert result.first_day < date(2031, 6, 4) < result.last_day
-    assert _shape(org1) == _shape(org2)
     with tenant_context(org1.id), connection.cursor() as cur:
         cur.execute("""
             SELECT count(*) FROM scheduling_appointment a JOIN scheduling_appointment b

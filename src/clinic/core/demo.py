@@ -48,6 +48,9 @@ def demo_create(*, slug: str = "demo", password: str) -> DemoResult:
             from clinic.directory.demo import directory_demo_create
 
             emails += directory_demo_create(organization=org, password=password)
+            from clinic.scheduling.demo import scheduling_demo_create
+
+            scheduling_demo_create(organization=org)
             from clinic.billing.demo import billing_demo_create
 
             billing_demo_create(organization=org)

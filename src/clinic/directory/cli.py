@@ -50,6 +50,12 @@ def parsers_add(sub) -> None:
     g.add_argument("--practitioners", type=int, default=20)
     g.add_argument("--patients", type=int, default=1000)
     g.add_argument("--seed", type=int, default=1)
+    g.add_argument(
+        "--appointments",
+        type=int,
+        default=0,
+        help="also book this many appointments (scheduling; bulk, deterministic by seed)",
+    )
     g.add_argument("--owner-password", help="password of the owner login it creates")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -142,6 +148,15 @@ def cmd_generate(args) -> int:
         f"{result.patients} patients ({result.animals} animals), {result.contacts} contacts, "
         f"{result.links} links in {result.seconds:.1f}s. Owner login: {result.owner_email}."
     )
+    if getattr(args, "appointments", 0):
+        from clinic.scheduling.generator import generate_command
+
+        generate_command(
+            organization_id=result.organization_id,
+            appointments=args.appointments,
+            seed=args.seed,
+            quiet=args.quiet,
+        )
     return 0
 
 

@@ -324,7 +324,7 @@ def _days_from(workdays: list[date]):
     """The planned working days, then more after them for as long as the caller asks."""
     yield from workdays
     day = workdays[-1]
-    for _ in range(3650):
+    for _day in range(3650):
         day += timedelta(days=1)
         if day.weekday() < 5:
             yield day
