@@ -194,8 +194,21 @@ def patient_get(patient_id, field: str = "patient_id") -> Patient | None:
     return _get(Patient, patient_id, field, _("Patient"))
 
 
-def service_get(service_id, field: str = "service_id") -> Service | None:
-    return _get(Service, service_id, field, _("Service"))
+def service_get(service_id, field: str = "service_id", *, practitioner_id=None) -> Service | None:
+    """The service; with `practitioner_id`, annotated `delivered` (does that practitioner
+    deliver it) in the same query."""
+    from django.db.models import Exists
+
+    qs = Service.objects.all()
+    if practitioner_id:
+        qs = qs.annotate(
+            delivered=Exists(
+                PractitionerService.objects.filter(
+                    service_id=OuterRef("pk"), practitioner_id=practitioner_id
+                )
+            )
+        )
+    return _get(qs, service_id, field, _("Service"))
 
 
 def location_get(location_id, field: str = "location_id") -> Location | None:
@@ -451,10 +464,13 @@ def availability_check(
     )
 
 
-def default_location_for(practitioner: Practitioner, start: datetime) -> uuid.UUID | None:
+def default_location_for(
+    practitioner: Practitioner, start: datetime, *, windows=None
+) -> uuid.UUID | None:
     """The location of the availability window covering `start`, else the practitioner's
     default location, else the organization's only location."""
-    windows, _data = availability_for(practitioner_id=practitioner.id, start=start, end=start)
+    if windows is None:
+        windows, _data = availability_for(practitioner_id=practitioner.id, start=start, end=start)
     for window in windows:
         if window.start <= start < window.end:
             return window.location_id

@@ -140,6 +140,14 @@ class Plan:
             room_exclusive=self.room_exclusive,
         )
 
+    def values(self) -> dict[str, Any]:
+        """Constructor arguments: the related rows themselves (no reload to serialise them)."""
+        values = self.fields()
+        for name in ("practitioner", "patient", "service", "location", "room"):
+            del values[f"{name}_id"]
+            values[name] = getattr(self, name)
+        return values
+
     def fields(self) -> dict[str, Any]:
         return {
             "practitioner_id": self.practitioner.id,
@@ -207,7 +215,11 @@ def _plan_build(
     for name, getter, value in (
         ("practitioner_id", selectors.practitioner_get, practitioner_id),
         ("patient_id", selectors.patient_get, patient_id),
-        ("service_id", selectors.service_get, service_id),
+        (
+            "service_id",
+            lambda v, n: selectors.service_get(v, n, practitioner_id=practitioner_id),
+            service_id,
+        ),
         ("room_id", selectors.room_get, room_id),
         ("location_id", selectors.location_get, location_id),
     ):
@@ -245,7 +257,7 @@ def _plan_build(
     if service is not None:
         if not service.is_active:
             errors["service_id"] = [_("This service is archived.")]
-        elif not service.practitioners.filter(id=practitioner.id).exists():
+        elif not service.delivered:
             errors["service_id"] = [_("This practitioner does not deliver this service.")]
     if end is None:
         if service is None:
@@ -266,13 +278,26 @@ def _plan_build(
         raise ValidationFailed(
             _("Invalid value for %(field)s.") % {"field": next(iter(errors))}, details=errors
         )
+    availability = None
     if location is None:
-        found = selectors.default_location_for(practitioner, start)
+        before = service.buffer_before_minutes if service else 0
+        after = service.buffer_after_minutes if service else 0
+        span = (start - timedelta(minutes=before), end + timedelta(minutes=after))
+        availability = (
+            span,
+            *selectors.availability_for(
+                practitioner_id=practitioner.id, start=span[0], end=span[1]
+            ),
+        )
+        found = selectors.default_location_for(practitioner, start, windows=availability[1])
         if found is None:
             raise ValidationFailed(
                 _("Choose a location."), details={"location_id": [_("This field is required.")]}
             )
-        location = selectors.location_get(found)
+        if practitioner.default_location_id == found:
+            location = practitioner.default_location
+        else:
+            location = selectors.location_get(found)
     if not location.is_active:
         raise ValidationFailed(
             _("This location is archived."),
@@ -292,6 +317,7 @@ def _plan_build(
         allows_overlap=practitioner.id in settings.double_booking_practitioner_ids,
         modality=service.modality if service else Modality.IN_PERSON,
         notes=_text(notes, "notes", 5000),
+        extra={"availability": availability} if availability else {},
     )
 
 
@@ -314,12 +340,20 @@ def _availability_refusal(
     from clinic.scheduling import slots as slotmath
 
     for practitioner_id, items in by_practitioner.items():
-        windows, data = selectors.availability_for(
-            practitioner_id=practitioner_id,
-            start=min(p.occupied_start for p in items),
-            end=max(p.occupied_end for p in items),
-            ignore_ids=ignore_ids,
-        )
+        cached = items[0].extra.get("availability") if len(items) == 1 else None
+        if (
+            cached
+            and cached[0] == (items[0].occupied_start, items[0].occupied_end)
+            and not (ignore_ids)
+        ):
+            windows, data = cached[1], cached[2]
+        else:
+            windows, data = selectors.availability_for(
+                practitioner_id=practitioner_id,
+                start=min(p.occupied_start for p in items),
+                end=max(p.occupied_end for p in items),
+                ignore_ids=ignore_ids,
+            )
         counts: dict[Any, int] = {}
         for plan in items:
             window_tz = next(
@@ -484,7 +518,7 @@ def _insert(
     org_id = selectors.connection_org()
     rows = [
         Appointment(
-            **plan.fields(),
+            **plan.values(),
             organization_id=org_id,
             status=status,
             notes=plan.notes,
