@@ -48,7 +48,7 @@ def test_concurrent_duplicate_creations_make_one_patient(live_db):
     statuses = []
 
     def create():
-        client = Client()
+        client = Client(HTTP_HOST="localhost")  # in ALLOWED_HOSTS whatever other tests set
         barrier.wait()
         response = client.post(
             "/api/v1/patients", data=human, content_type="application/json", **owner.headers
