@@ -89,11 +89,14 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args, log) -> int:
+    import logging
+
     from aiosmtpd.controller import Controller
     from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     sink = Sink()
     port = _free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
