@@ -398,3 +398,35 @@ def test_check_endpoint_reports_without_writing(api, clinic, booking):
     assert body["ok"] is False and body["conflicts"][0]["on"] == ["practitioner"]
     assert len(body["alternatives"]) == 5
     assert len(_rows(clinic)) == 1
+
+
+def test_availability_exception_crud(api, clinic):
+    body = {
+        "practitioner_id": str(clinic.practitioner.id),
+        "kind": "blocked",
+        "start": at(MONDAY, 12).isoformat(),
+        "end": at(MONDAY, 13).isoformat(),
+    }
+    created = api.post("availability-exceptions", clinic.owner, json=body)
+    assert created.status_code == 201, created.content
+    exception_id = created.json()["id"]
+    moved = api.patch(
+        f"availability-exceptions/{exception_id}",
+        clinic.owner,
+        json={"end": at(MONDAY, 15).isoformat(), "reason": "meeting"},
+    )
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["id"] == exception_id and moved.json()["reason"] == "meeting"
+    bad = api.patch(
+        f"availability-exceptions/{exception_id}",
+        clinic.owner,
+        json={"end": at(MONDAY, 11).isoformat()},
+    )
+    assert bad.status_code == 422 and "end" in bad.json()["error"]["details"]
+    extra = api.post("availability-exceptions", clinic.owner, json={**body, "kind": "extra"})
+    assert extra.status_code == 422 and "location_id" in extra.json()["error"]["details"]
+    listed = api.get(
+        f"availability-exceptions?practitioner_id={clinic.practitioner.id}", clinic.owner
+    ).json()
+    assert [e["id"] for e in listed] == [exception_id]
+    assert api.delete(f"availability-exceptions/{exception_id}", clinic.owner).status_code == 204

@@ -4,13 +4,12 @@ Handlers parse, authorise (permission + object scope through the selectors' acce
 call one service or selector; every refusal is a domain error mapped to the JSON envelope.
 """
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from pydantic import AwareDatetime
 
 from clinic.api.auth import require
@@ -184,10 +183,6 @@ def appointment_detail(request, appointment_id: UUID):
     )
 
 
-def _scope(value: str) -> str:
-    return value
-
-
 @router.patch("/appointments/{appointment_id}", response=list[AppointmentOut])
 @require("appointment.update")
 def appointment_update(
@@ -206,9 +201,7 @@ def appointment_update(
         end=given.get("end", services.UNSET),
         practitioner_id=given.get("practitioner_id", services.UNSET),
         room_id=given.get("room_id", services.UNSET),
-        notes=given.get("notes", services.UNSET)
-        if given.get("notes") is not None
-        else services.UNSET,
+        notes=services.UNSET if given.get("notes") is None else given["notes"],
     )
     return [appointment_out(a, request.auth) for a in changed]
 
@@ -466,6 +459,23 @@ def exception_create(request, payload: ExceptionIn):
     return Status(201, exception)
 
 
+class ExceptionPatch(Schema):
+    kind: str | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    location_id: UUID | None = None
+    reason: str | None = Field(None, max_length=200)
+
+
+@router.patch("/availability-exceptions/{exception_id}", response=ExceptionOut)
+@require("availability.manage")
+def exception_update(request, exception_id: UUID, payload: ExceptionPatch):
+    exception = selectors.exception_for_actor(request.auth, exception_id)
+    return services.availability_exception_update(
+        actor=request.auth, exception=exception, data=payload.model_dump(exclude_unset=True)
+    )
+
+
 @router.delete("/availability-exceptions/{exception_id}", response={204: None})
 @require("availability.manage")
 def exception_delete(request, exception_id: UUID):
@@ -525,6 +535,3 @@ def feed_create(request, payload: FeedIn):
 def feed_revoke(request, feed_id: UUID):
     feed = selectors.feed_for_actor(request.auth, feed_id)
     return services.ics_feed_revoke(actor=request.auth, feed=feed)
-
-
-_unused: datetime | None = None

@@ -1537,6 +1537,11 @@ def availability_exception_create(
     reason: str = "",
 ) -> AvailabilityException:
     practitioner = selectors.practitioner_for_actor(actor, practitioner_id)
+    values = _exception_values(kind, start, end, location_id, reason)
+    return AvailabilityException.objects.create(practitioner=practitioner, **values)
+
+
+def _exception_values(kind, start, end, location_id, reason) -> dict[str, Any]:
     _aware(start, "start")
     _aware(end, "end")
     errors: dict[str, list[str]] = {}
@@ -1557,14 +1562,31 @@ def availability_exception_create(
         raise ValidationFailed(
             _("Invalid value for %(field)s.") % {"field": next(iter(errors))}, details=errors
         )
-    return AvailabilityException.objects.create(
-        practitioner=practitioner,
-        kind=kind,
-        start_at=start,
-        end_at=end,
-        location=location,
-        reason=_text(reason, "reason", 200),
+    return {
+        "kind": kind,
+        "start_at": start,
+        "end_at": end,
+        "location": location,
+        "reason": _text(reason, "reason", 200),
+    }
+
+
+@transaction.atomic
+def availability_exception_update(
+    *, actor: Membership, exception: AvailabilityException, data: dict[str, Any]
+) -> AvailabilityException:
+    """Change an exception (same rules as creating it)."""
+    values = _exception_values(
+        data.get("kind") or exception.kind,
+        data.get("start") or exception.start_at,
+        data.get("end") or exception.end_at,
+        data.get("location_id", exception.location_id),
+        exception.reason if data.get("reason") is None else data["reason"],
     )
+    for name, value in values.items():
+        setattr(exception, name, value)
+    exception.save()
+    return exception
 
 
 @transaction.atomic
