@@ -9,6 +9,7 @@ practitioner once and found by bisection, so the cost is O((windows + busy) log 
 from __future__ import annotations
 
 import bisect
+import heapq
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -209,28 +210,37 @@ def slots_compute(
     step = granularity.total_seconds()
     seen: set[tuple[uuid.UUID, datetime]] = set()
     slots: list[Slot] = []
-    for practitioner_id, items in windows.items():
-        taken = merge(by_practitioner.get(practitioner_id, []))
-        for window in items:
-            if window.max_appointments and (
-                counts.get((practitioner_id, window.local_day), 0) >= window.max_appointments
-            ):
+    taken_of: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    # Windows in chronological order: with a limit, stop once no later window can produce a
+    # slot earlier than the limit-th one found (slots of a window start at or after it).
+    ordered = sorted((w for items in windows.values() for w in items), key=lambda w: w.start)
+    kth: datetime | None = None
+    for window in ordered:
+        if kth is not None and window.start > kth:
+            break
+        practitioner_id = window.practitioner_id
+        if window.max_appointments and (
+            counts.get((practitioner_id, window.local_day), 0) >= window.max_appointments
+        ):
+            continue
+        taken = taken_of.get(practitioner_id)
+        if taken is None:
+            taken = taken_of[practitioner_id] = merge(by_practitioner.get(practitioner_id, []))
+        for free_start, free_end in subtract(window.free, taken):
+            first = max(free_start + before, lower)
+            last = min(free_end - duration - after, range_end - timedelta(microseconds=1))
+            if last < first:
                 continue
-            for free_start, free_end in subtract(window.free, taken):
-                first = max(free_start + before, lower)
-                last = min(free_end - duration - after, range_end - timedelta(microseconds=1))
-                if last < first:
-                    continue
-                k = -(-(first - window.start).total_seconds() // step)  # ceil
-                start = window.start + timedelta(seconds=k * step)
-                while start <= last:
-                    key = (practitioner_id, start)
-                    if key not in seen:
-                        seen.add(key)
-                        slots.append(
-                            Slot(start, start + duration, practitioner_id, window.location_id)
-                        )
-                    start += granularity
+            k = -(-(first - window.start).total_seconds() // step)  # ceil
+            start = window.start + timedelta(seconds=k * step)
+            while start <= last:
+                key = (practitioner_id, start)
+                if key not in seen:
+                    seen.add(key)
+                    slots.append(Slot(start, start + duration, practitioner_id, window.location_id))
+                start += granularity
+        if limit and len(slots) >= limit:
+            kth = heapq.nsmallest(limit, (s.start for s in slots))[-1]
     slots.sort(key=lambda s: (s.start, str(s.practitioner_id)))
     return slots[:limit] if limit else slots
 
