@@ -30,30 +30,26 @@ def parsers_add(sub) -> None:
     p.add_argument("--to", dest="date_to", type=dt.date.fromisoformat, required=True)
 
 
-def _org_and_actor(slug: str, email: str | None = None):
+def _actor(org, email: str | None = None):
+    """The member to act as (inside the organization's tenant context: RLS applies)."""
     from clinic.accounts.models import Membership
-    from clinic.accounts.selectors import organization_by_slug
 
-    org = organization_by_slug(slug)
-    if org is None:
-        print(f"No organization with slug '{slug}'.", file=sys.stderr)
-        return None, None
-    qs = Membership.unscoped_objects.select_related("organization", "user").filter(
-        organization=org, is_active=True
-    )
-    actor = (
-        qs.filter(user__email=email.lower()).first() if email else qs.filter(role="owner").first()
-    )
-    return org, actor
+    qs = Membership.objects.select_related("organization", "user").filter(is_active=True)
+    if email:
+        return qs.filter(user__email=email.lower()).first()
+    return qs.filter(role="owner").first()
 
 
 def cmd_billing(args) -> int:
+    from clinic.accounts.selectors import organization_by_slug
     from clinic.core.tenancy import tenant_context
 
-    org, actor = _org_and_actor(args.org, getattr(args, "user", None))
+    org = organization_by_slug(args.org)
     if org is None:
+        print(f"No organization with slug '{args.org}'.", file=sys.stderr)
         return 2
-    with tenant_context(org.id, actor.user_id if actor else None):
+    with tenant_context(org.id):
+        actor = _actor(org, getattr(args, "user", None))
         if args.billing_action == "overdue":
             from clinic.billing.selectors import invoices_overdue
 
