@@ -99,17 +99,23 @@ def _grant(extra: dict[Role, set[str]]) -> None:
 # care.selectors.plans_visible_to); assistants plan and schedule consultations but do not
 # change plans or their goals; patients read their own active plans.
 _PLAN_READ = {"treatment_plan.view", "consultation.view"}
-_PLAN_WRITE = {"treatment_plan.create", "treatment_plan.update", "treatment_plan.goals",
-               "treatment_plan.status"}
+_PLAN_WRITE = {
+    "treatment_plan.create",
+    "treatment_plan.update",
+    "treatment_plan.goals",
+    "treatment_plan.status",
+}
 _CONSULTATION_WRITE = {"consultation.manage", "consultation.schedule"}
-_grant({
-    Role.OWNER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
-    Role.ADMIN: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
-    Role.MANAGER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
-    Role.PRACTITIONER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
-    Role.ASSISTANT: _PLAN_READ | _CONSULTATION_WRITE,
-    Role.PATIENT: _PLAN_READ,
-})
+_grant(
+    {
+        Role.OWNER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+        Role.ADMIN: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+        Role.MANAGER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+        Role.PRACTITIONER: _PLAN_READ | _PLAN_WRITE | _CONSULTATION_WRITE,
+        Role.ASSISTANT: _PLAN_READ | _CONSULTATION_WRITE,
+        Role.PATIENT: _PLAN_READ,
+    }
+)
 
 
 # Scheduling (clinic/scheduling): staff read schedules; a practitioner sees and books their own
@@ -145,8 +151,15 @@ for _role, _perms in {
 # billing.selectors.invoices_visible_to); a patient login sees its own accounts' invoices,
 # payments and statements.
 _BILLING_DESK = {
-    "invoice.view", "invoice.manage", "invoice.issue", "payment.view", "payment.create",
-    "statement.view", "insurance.view", "insurance.manage", "billing.bill_appointments",
+    "invoice.view",
+    "invoice.manage",
+    "invoice.issue",
+    "payment.view",
+    "payment.create",
+    "statement.view",
+    "insurance.view",
+    "insurance.manage",
+    "billing.bill_appointments",
 }
 _BILLING_CORRECT = {"invoice.void", "payment.refund"}
 _BILLING_ADMIN = {"billing.settings", "tax_rate.manage"}

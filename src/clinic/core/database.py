@@ -98,9 +98,7 @@ def roles_create(conninfo: str, *, owner: str, app: str, database: str | None) -
                 )
                 done.append(f"created role {role}")
         # Lets the owner end the app role's sessions (dropping a test database WITH (FORCE)).
-        conn.execute(
-            sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(owner))
-        )
+        conn.execute(sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(owner)))
         if database:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [database]
