@@ -75,6 +75,17 @@ def _plan_per_language(invoice, org, recipients, *, event, key, extra=None, pdf_
     return planned
 
 
+def _pdf_url(invoice) -> str:
+    from django.urls import NoReverseMatch, reverse
+
+    from clinic.notifications.messages import absolute_url
+
+    try:
+        return absolute_url(reverse("billing:invoice_pdf", kwargs={"invoice_id": invoice.pk}))
+    except NoReverseMatch:
+        return ""
+
+
 def invoice_issued_notify(*, invoice, pdf_url: str = ""):
     """Email the payer that `invoice` was issued (idempotent per invoice)."""
     org = Organization.objects.get(pk=require_org_id())
@@ -109,7 +120,7 @@ def invoices_overdue_remind(*, today: datetime.date | None = None) -> dict:
         if not reached:
             continue
         step = reached[-1]
-        pdf_url = getattr(invoice, "pdf_url", "") or ""
+        pdf_url = _pdf_url(invoice)
         planned += len(
             _plan_per_language(
                 invoice,
@@ -118,7 +129,7 @@ def invoices_overdue_remind(*, today: datetime.date | None = None) -> dict:
                 event="invoice.overdue",
                 key=_key("invoice", invoice.pk, "overdue", step),
                 extra={"days_overdue": late},
-                pdf_url=pdf_url if isinstance(pdf_url, str) else "",
+                pdf_url=pdf_url,
             )
         )
     return {"planned": planned}
