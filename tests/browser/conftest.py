@@ -54,7 +54,7 @@ def live_server_url(django_db_setup, django_db_blocker):
 
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1", "localhost", "testserver"]
     app = get_wsgi_application()
 
     def application(environ, start_response):
