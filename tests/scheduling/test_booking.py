@@ -365,7 +365,7 @@ def test_range_query_filters_and_constant_query_count(
             "+", "%2B"
         )
     )
-    with django_assert_max_num_queries(12) as few:
+    with django_assert_max_num_queries(14) as few:
         small = api.get(url + "&limit=2", clinic.owner)
     with django_assert_max_num_queries(len(few.captured_queries)):
         full = api.get(url, clinic.owner)
