@@ -249,7 +249,7 @@ def range_check(start: datetime, end: datetime, *, max_days: int = MAX_RANGE_DAY
         )
 
 
-def appointments_in_range(
+def _range_queryset(
     *,
     actor: Membership,
     start: datetime,
@@ -259,9 +259,8 @@ def appointments_in_range(
     patient_id: uuid.UUID | None = None,
     statuses: Sequence[str] = (),
     include_released: bool = True,
-    limit: int = 5000,
-) -> list[Appointment]:
-    """Appointments overlapping [start, end), in six queries. Served by the btree index on
+):
+    """Appointments overlapping [start, end). Served by the btree index on
     (organization, practitioner|room|patient, start_at): an appointment lasts at most 24 h, so
     `start_at > start - 24h` bounds the scan from below."""
     range_check(start, end)
@@ -280,26 +279,79 @@ def appointments_in_range(
         qs = qs.exclude(status__in=["cancelled", "no_show"])
     # An expired hold blocks nothing and is not shown.
     qs = qs.exclude(status="held", hold_expires_at__lte=timezone.now())
-    # The related rows come in one query each (by primary key), not as joins: the range scan
-    # on (organization, practitioner, start_at) stays the only access path to appointments, so
-    # the plan does not change with the size of the table (five joins under RLS misled the
-    # planner into scanning by location). Six queries whatever the range.
-    from django.db.models import Prefetch
+    return qs.order_by("start_at", "id")
 
+
+def appointments_in_range(*, limit: int = 5000, **filters) -> list[Appointment]:
+    """Appointments overlapping [start, end) as model rows, related rows prefetched."""
+    return list(
+        _range_queryset(**filters).select_related(
+            "practitioner", "patient", "service", "location", "room"
+        )[:limit]
+    )
+
+
+RANGE_COLUMNS = (
+    "id",
+    "kind",
+    "status",
+    "practitioner_id",
+    "patient_id",
+    "service_id",
+    "location_id",
+    "room_id",
+    "start_at",
+    "end_at",
+    "occupied_start",
+    "occupied_end",
+    "modality",
+    "notes",
+    "series_id",
+    "recurrence_date",
+    "series_exception",
+    "hold_id",
+    "hold_expires_at",
+    "cancelled_at",
+    "cancel_reason",
+    "late_cancel",
+)
+
+
+@dataclass
+class RangeRows:
+    rows: list[dict]
+    practitioners: dict
+    patients: dict
+    services: dict
+    locations: dict
+    rooms: dict
+
+
+def appointment_rows_in_range(*, limit: int = 5000, **filters) -> RangeRows:
+    """The calendar's read: plain rows, and the related names by primary key — six queries
+    whatever the range. No joins: the range scan on (organization, practitioner, start_at)
+    stays the only access path to appointments, so the plan does not change with the size of
+    the table (five joins under RLS led the planner to scan by location at 1M rows)."""
     from clinic.directory.models import Room
 
-    qs = qs.defer(
-        "created_at", "updated_at", "status_changed_at", "created_by", "cancelled_by"
-    ).prefetch_related(
-        Prefetch("practitioner", Practitioner.objects.only("id", "display_name", "colour")),
-        Prefetch(
-            "patient", Patient.objects.only("id", "given_name", "preferred_name", "family_name")
+    rows = list(_range_queryset(**filters).values(*RANGE_COLUMNS)[:limit])
+
+    def lookup(qs, key, *fields):
+        ids = {r[key] for r in rows if r[key] is not None}
+        if not ids:
+            return {}
+        return {v["id"]: v for v in qs.filter(id__in=ids).values("id", *fields)}
+
+    return RangeRows(
+        rows=rows,
+        practitioners=lookup(Practitioner.objects, "practitioner_id", "display_name", "colour"),
+        patients=lookup(
+            Patient.objects, "patient_id", "given_name", "preferred_name", "family_name"
         ),
-        Prefetch("service", Service.objects.only("id", "name", "colour", "duration_minutes")),
-        Prefetch("location", Location.objects.only("id", "name", "time_zone")),
-        Prefetch("room", Room.objects.only("id", "name")),
+        services=lookup(Service.objects, "service_id", "name", "colour", "duration_minutes"),
+        locations=lookup(Location.objects, "location_id", "name", "time_zone"),
+        rooms=lookup(Room.objects, "room_id", "name"),
     )
-    return list(qs.order_by("start_at", "id")[:limit])
 
 
 # --- availability and busy time -----------------------------------------------------------------
