@@ -1366,34 +1366,36 @@ def hold_release(*, actor: Membership, hold: Hold) -> Hold:
     return hold
 
 
-def holds_expire_sweep(*, now: datetime | None = None) -> int:
-    """Delete the held rows of every expired hold, in every organization (the worker runs this
-    periodically; bookings also clear what they meet). Returns the number of holds expired."""
+def holds_expire_sweep(*, now: datetime | None = None, organization_id=None) -> int:
+    """Delete the held rows of every expired hold and mark the holds expired — in one
+    organization (`organization_id`, as the worker's periodic job calls it per organization) or
+    in all of them. Bookings also clear the expired holds they meet. Returns the holds expired."""
     from clinic.accounts.models import Organization
     from clinic.core.tenancy import tenant_context
 
     now = now or _now()
+    org_ids = (
+        [organization_id]
+        if organization_id is not None
+        else list(Organization.objects.values_list("id", flat=True))
+    )
     total = 0
-    for org_id in Organization.objects.values_list("id", flat=True):
-        with tenant_context(org_id):
-            with connection.cursor() as cur:
-                cur.execute(
-                    """
-                    WITH expired AS (
-                        UPDATE scheduling_hold SET state = 'expired', finished_at = %s
-                         WHERE organization_id = %s AND state = 'active' AND expires_at <= %s
-                     RETURNING id)
+    for org_id in org_ids:
+        with tenant_context(org_id), connection.cursor() as cur:
+            cur.execute(
+                """
+                WITH expired AS (
+                    UPDATE scheduling_hold SET state = 'expired', finished_at = %s
+                     WHERE organization_id = %s AND state = 'active' AND expires_at <= %s
+                 RETURNING id),
+                gone AS (
                     DELETE FROM scheduling_appointment a USING expired e
-                     WHERE a.hold_id = e.id AND a.status = 'held'
-                    """,
-                    [now, org_id, now],
-                )
-                cur.execute(
-                    "SELECT count(*) FROM scheduling_hold WHERE organization_id = %s AND "
-                    "state = 'expired' AND finished_at = %s",
-                    [org_id, now],
-                )
-                total += cur.fetchone()[0]
+                     WHERE a.hold_id = e.id AND a.status = 'held')
+                SELECT count(*) FROM expired
+                """,
+                [now, org_id, now],
+            )
+            total += cur.fetchone()[0]
     return total
 
 
