@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         return _run(args, data)
 
 
-def _measure(org, args, data) -> tuple[list[float], list[int], list[int]]:
+def _measure(org, args, data) -> tuple[list[float], list[int], list[int], list[float]]:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -67,17 +67,18 @@ def _measure(org, args, data) -> tuple[list[float], list[int], list[int]]:
 
     for _ in range(5):
         client.get(url(), **headers)
-    timings, queries, rows = [], [], []
+    timings, queries, rows, cpu_ms = [], [], [], []
     for _ in range(args.requests):
         target = url()
         with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             response = client.get(target, **headers)
             timings.append((time.perf_counter() - started) * 1000)
+            cpu_ms.append((time.process_time() - cpu) * 1000)
         assert response.status_code == 200, response.content[:300]
         queries.append(len(captured.captured_queries))
         rows.append(response.json()["count"])
-    return timings, queries, rows
+    return timings, queries, rows, cpu_ms
 
 
 def _run(args, data) -> int:
@@ -99,8 +100,9 @@ def _run(args, data) -> int:
     print()
     print("Calendar range query, 20 practitioners x 7 days, GET /api/v1/appointments")
     for label, count in (("small", args.small), ("large", args.large)):
-        timings, queries, rows = results[label]
+        timings, queries, rows, cpu_ms = results[label]
         print(f"  {count:>9,} appointments: {data.summary(timings)}")
+        print(f"  {'':>9}   CPU of the app process: {data.summary(cpu_ms)}")
         print(
             f"  {'':>9}   queries per request {min(queries)}-{max(queries)}, "
             f"appointments per response median {sorted(rows)[len(rows) // 2]}"
@@ -108,4 +110,10 @@ def _run(args, data) -> int:
     p95_small = min(data.percentile(results[k][0], 95) for k in ("small", "small again"))
     p95_large = data.percentile(results["large"][0], 95)
     print(f"  p95 ratio large/small: {p95_large / p95_small:.2f} (goal <= 1.25)")
+    cpu_small = min(data.percentile(results[k][3], 95) for k in ("small", "small again"))
+    cpu_large = data.percentile(results["large"][3], 95)
+    print(
+        f"  CPU p95 ratio large/small: {cpu_large / cpu_small:.2f}; machine load average "
+        f"{open('/proc/loadavg').read().split()[0]}"
+    )
     return 0
