@@ -495,10 +495,23 @@ def _conflict(
 def _write(
     actor: Membership, plans: Sequence[Plan], write, *, ignore_ids=(), retry_hint: bool = False
 ):
-    """Run `write()` in a savepoint; an exclusion violation becomes a 409 with the conflicts."""
+    """Run `write()` in a savepoint; an exclusion violation becomes a 409 with the conflicts.
+
+    Two bookings racing for the same time can each wait on the other's row while checking
+    different exclusion constraints (practitioner, room, patient): PostgreSQL then aborts one of
+    them with a deadlock. That write is retried in a fresh savepoint, where it meets the winner's
+    committed row and becomes the ordinary 409."""
+    from django.db import OperationalError
+    from psycopg import errors as pg_errors
+
     try:
-        with transaction.atomic():
-            return write()
+        for attempt in range(5):
+            try:
+                with transaction.atomic():
+                    return write()
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, pg_errors.DeadlockDetected) or attempt == 4:
+                    raise
     except IntegrityError as exc:
         if _exclusion_violation(exc) is None:
             raise
