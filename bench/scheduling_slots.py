@@ -125,6 +125,8 @@ def _run(args, data) -> int:
         f"{args.appointments:,} appointments in the organization"
     )
     print(f"  GET /api/v1/slots (whole request): {data.summary(timings)}")
+    print(f"  CPU of the app process per request: {data.summary(cpu_ms)}")
+    print(f"  machine load average: {open('/proc/loadavg').read().split()[0]}")
     print(
         f"  queries per request: {min(request_queries)}-{max(request_queries)} in all, of which "
         f"{selector_queries} by the slot search (the rest: token, tenant, RLS settings)"
