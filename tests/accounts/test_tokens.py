@@ -117,3 +117,49 @@ def test_failed_logins_lock_the_ip_address(api, owner_a, persona_factory, settin
     assert _login(api, owner_a).status_code == 429
     # from another address it still works
     assert _login(api, owner_a, REMOTE_ADDR="10.9.8.7").status_code == 201
+
+
+def test_bearer_authentication_is_one_statement_and_keeps_the_request_context(
+    api, owner_a, tenant, django_assert_num_queries
+):
+    """The token, its membership, user and organization, the tenant and the audit metadata come
+    from one round trip (`app_token_authenticate`); writes still carry the request's context."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        me = api.get("me", owner_a)
+    assert me.status_code == 200 and me.json()["organization"]["slug"] == owner_a.org.slug
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"] not in ("BEGIN", "COMMIT") and "SAVEPOINT" not in q["sql"]
+    ]
+    assert statements[0].startswith("SELECT * FROM app_token_authenticate(")
+    assert not any("accounts_apitoken" in s or "set_config" in s for s in statements[1:])
+
+    created = api.post(
+        "locations",
+        owner_a,
+        json={"name": "Annex", "time_zone": "Europe/Paris"},
+        headers={"HTTP_USER_AGENT": "token-agent", "HTTP_X_REQUEST_ID": "req-token-1234"},
+    )
+    assert created.status_code == 201, created.content
+    from clinic.audit.models import AuditEvent
+
+    with tenant(owner_a.org):
+        event = AuditEvent.objects.get(object_type="directory_location", action="insert")
+    assert event.request_id == "req-token-1234" and event.user_agent == "token-agent"
+    assert event.actor_id == owner_a.user.id and event.ip == "127.0.0.1"
+
+
+@pytest.mark.parametrize("header", ["Bearer ", "Bearer not-a-token"])
+def test_an_unknown_or_empty_bearer_token_leaves_no_tenant(api, owner_a, tenant, header):
+    assert api.get("me", headers={"HTTP_AUTHORIZATION": header}).status_code == 401
+    assert api.get("locations", headers={"HTTP_AUTHORIZATION": header}).status_code == 401
+
+
+def test_a_token_of_a_deactivated_membership_is_refused(api, owner_a, tenant):
+    with tenant(owner_a.org):
+        type(owner_a.membership).objects.filter(id=owner_a.membership.id).update(is_active=False)
+    assert api.get("me", owner_a).status_code == 401

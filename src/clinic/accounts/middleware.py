@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from clinic.accounts.selectors import memberships_of_user, unscoped_token_resolve
+from clinic.core.middleware import bearer_token
 from clinic.core.tenancy import tenant_activate
 
 SESSION_ORG_KEY = "active_org_id"
@@ -23,13 +24,18 @@ class ActiveMembershipMiddleware:
         request.membership = None
         request.api_token = None
         request.memberships = []
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
-            token = unscoped_token_resolve(header[7:].strip()) if header[7:].strip() else None
+        secret = bearer_token(request)
+        if secret is not None:
+            # Authenticates and sets the tenant (request metadata included) in one round trip.
+            token = unscoped_token_resolve(
+                secret, settings=request.__dict__.pop("db_settings_pending", None)
+            )
             if token is not None:
                 request.api_token = token
                 request.membership = token.membership
-        elif request.user.is_authenticated:
+                self._log_as(request, token.membership)
+            return self.get_response(request)
+        if request.user.is_authenticated:
             memberships = memberships_of_user(request.user)
             request.memberships = memberships
             wanted = request.session.get(SESSION_ORG_KEY)
@@ -38,6 +44,10 @@ class ActiveMembershipMiddleware:
         if request.membership is not None:
             m = request.membership
             tenant_activate(m.organization_id, m.user_id)
-            request.log_org_id = m.organization_id
-            request.log_user_id = m.user_id
+            self._log_as(request, m)
         return self.get_response(request)
+
+    @staticmethod
+    def _log_as(request, membership) -> None:
+        request.log_org_id = membership.organization_id
+        request.log_user_id = membership.user_id

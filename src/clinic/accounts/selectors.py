@@ -1,45 +1,66 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
+from django.db import connection
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from clinic.accounts.models import ApiToken, Membership, Organization, User
-from clinic.core.tenancy import tenant_activate, token_hash_activate
+from clinic.core.tenancy import settings_activate, tenant_activate, tenant_state_set
 
 
 def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def unscoped_token_resolve(raw: str) -> ApiToken | None:
-    """The live token for a raw secret, with its membership, and the tenant set from it.
+def unscoped_token_resolve(raw: str, *, settings: dict | None = None) -> ApiToken | None:
+    """The live token for a raw secret, with its membership (user and organization loaded),
+    and the tenant set from it — one round trip (`app_token_authenticate`, which also applies
+    `settings`, the request's audit metadata).
 
     Unscoped by necessity: the tenant is what we are finding out. RLS reveals only the row whose
     hash the caller proved knowledge of.
     """
-    key_hash = token_hash(raw)
-    token_hash_activate(key_hash)
-    token = (
-        ApiToken.unscoped_objects.filter(
-            key_hash=key_hash, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    if not raw:
+        if settings:
+            settings_activate(settings)
+        return None
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT * FROM app_token_authenticate(%s, %s, %s)",
+            [
+                token_hash(raw),
+                Jsonb({k: v or "" for k, v in (settings or {}).items()}),
+                timezone.now(),
+            ],
         )
-        .only("id", "organization_id", "membership_id", "expires_at", "last_used_at")
-        .first()
-    )
-    if token is None:
+        row = cur.fetchone()
+    if row is None:
         return None
-    tenant_activate(token.organization_id)
-    membership = (
-        Membership.objects.select_related("user", "organization")
-        .filter(id=token.membership_id, is_active=True, user__is_active=True)
-        .first()
+    token_id, expires_at, last_used_at, membership, user, organization = row
+    membership = _instance(Membership, membership)
+    membership.user = _instance(User, user)
+    membership.organization = _instance(Organization, organization)
+    tenant_state_set(membership.organization_id, membership.user_id)
+    token = ApiToken.from_db(
+        "default",
+        ["id", "organization_id", "membership_id", "expires_at", "last_used_at"],
+        [token_id, membership.organization_id, membership.id, expires_at, last_used_at],
     )
-    if membership is None:
-        return None
-    tenant_activate(token.organization_id, membership.user_id)
     token.membership = membership
     return token
+
+
+def _instance(model, image: str | dict):
+    """A model instance from its `to_jsonb` image (every concrete column); Django's connection
+    hands jsonb over as text."""
+    row = json.loads(image) if isinstance(image, str) else image
+    fields = model._meta.concrete_fields
+    return model.from_db(
+        "default", [f.attname for f in fields], [f.to_python(row[f.column]) for f in fields]
+    )
 
 
 def memberships_of_user(user: User) -> list[Membership]:

@@ -8,7 +8,7 @@ import structlog
 from django.db import transaction
 
 from clinic.core.logs import logger
-from clinic.core.tenancy import request_meta_activate, tenant_state_isolated
+from clinic.core.tenancy import request_meta, settings_activate, tenant_state_isolated
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 log = logger("clinic.request")
@@ -16,6 +16,12 @@ log = logger("clinic.request")
 
 def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
+
+
+def bearer_token(request) -> str | None:
+    """The secret of an `Authorization: Bearer` header (None without one, "" if empty)."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
 class RequestLogMiddleware:
@@ -63,11 +69,16 @@ class RequestTransactionMiddleware:
         if request.path.startswith("/static/") or request.path == "/healthz":
             return self.get_response(request)
         with tenant_state_isolated(), transaction.atomic():
-            request_meta_activate(
+            meta = request_meta(
                 request_id=getattr(request, "request_id", None),
                 ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
             )
+            if bearer_token(request):
+                # The token's authentication applies these in its own round trip.
+                request.db_settings_pending = meta
+            else:
+                settings_activate(meta)
             response = self.get_response(request)
             if response.status_code >= 400 and not getattr(request, "keep_writes_on_error", False):
                 transaction.set_rollback(True)

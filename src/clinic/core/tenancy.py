@@ -59,22 +59,30 @@ def _set_db(settings: dict[str, str | None], using: str = "default") -> None:
         )
 
 
+def request_meta(
+    *, request_id: str | None, ip: str | None, user_agent: str | None
+) -> dict[str, str | None]:
+    """Who is asking, for the audit triggers, as settings; nobody is the tenant yet."""
+    return {
+        "app.request_id": request_id,
+        "app.ip": ip,
+        "app.user_agent": (user_agent or "")[:500],
+        "app.org_id": None,
+        "app.user_id": None,
+        "app.token_hash": None,
+    }
+
+
+def settings_activate(settings: dict[str, str | None], using: str = "default") -> None:
+    """Apply settings such as `request_meta`'s (transaction-local). Clears any tenant left on a
+    reused connection or an enclosing transaction: each request starts as nobody."""
+    _set_db(settings, using)
+
+
 def request_meta_activate(
     *, request_id: str | None, ip: str | None, user_agent: str | None, using: str = "default"
 ) -> None:
-    """Who is asking, for the audit triggers (transaction-local). Clears any tenant left on a
-    reused connection or an enclosing transaction: each request starts as nobody."""
-    _set_db(
-        {
-            "app.request_id": request_id,
-            "app.ip": ip,
-            "app.user_agent": (user_agent or "")[:500],
-            "app.org_id": None,
-            "app.user_id": None,
-            "app.token_hash": None,
-        },
-        using,
-    )
+    settings_activate(request_meta(request_id=request_id, ip=ip, user_agent=user_agent), using)
 
 
 def tenant_activate(
@@ -95,6 +103,12 @@ def tenant_activate(
         using,
     )
     return _state.set(TenantState(org, user))
+
+
+def tenant_state_set(org_id: uuid.UUID | None, user_id: uuid.UUID | None) -> contextvars.Token:
+    """The context-variable half of `tenant_activate`, for a caller that has already set the
+    database half in the same round trip (the bearer-token authentication)."""
+    return _state.set(TenantState(org_id, user_id))
 
 
 def tenant_reset(token: contextvars.Token) -> None:
