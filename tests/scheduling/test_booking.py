@@ -367,13 +367,197 @@ def test_range_query_filters_and_constant_query_count(
     )
     with django_assert_max_num_queries(14) as few:
         small = api.get(url + "&limit=2", clinic.owner)
-    with django_assert_max_num_queries(len(few.captured_queries)):
+    with django_assert_max_num_queries(len(few.captured_queries)) as many:
         full = api.get(url, clinic.owner)
+    # the read itself is ONE query (the rest is authentication and the tenant's set-up)
+    for captured in (few, many):
+        reads = [
+            q["sql"]
+            for q in captured.captured_queries
+            if "scheduling_appointment" in q["sql"] or "directory_" in q["sql"]
+        ]
+        assert len(reads) == 1, reads
     assert small.json()["count"] == 2 and small.json()["truncated"] is True
-    assert full.json()["count"] == 18
+    assert len(small.json()["items"]) == 2
+    assert full.json()["count"] == 18 and full.json()["truncated"] is False
+    exact = api.get(url + "&limit=18", clinic.owner).json()
+    assert exact["count"] == 18 and exact["truncated"] is False
+    assert exact["items"] == full.json()["items"]
     one = api.get(url + f"&practitioner_id={clinic.other_practitioner.id}", clinic.owner).json()
     assert {a["practitioner"]["id"] for a in one["items"]} == {str(clinic.other_practitioner.id)}
     assert api.get(url.replace("end=", "x="), clinic.owner).status_code == 422
+
+
+def test_range_selector_is_one_query(clinic, django_assert_num_queries):
+    from clinic.scheduling import selectors
+
+    actor = clinic.actor()
+    with tenant_context(clinic.org.id), django_assert_num_queries(1):
+        found = selectors.appointments_range_json(
+            actor=actor, start=at(MONDAY, 0), end=at(MONDAY, 23), hide_notes=False
+        )
+    assert (found.items, found.count, found.truncated) == ("[]", 0, False)
+
+
+@pytest.mark.parametrize("micro", [0, 5, 120000, 999999])
+def test_range_instants_are_written_as_python_isoformat(micro):
+    from datetime import UTC
+
+    from django.db import connection
+
+    from clinic.scheduling.selectors import _ts
+
+    value = datetime(2031, 6, 2, 7, 5, 9, micro, tzinfo=UTC)
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL TimeZone = 'Asia/Kolkata'")  # not the session's zone
+        cur.execute(f"SELECT {_ts('t')} FROM (SELECT %s::timestamptz AS t) x", [value])
+        assert cur.fetchone()[0] == value.isoformat()
+        cur.execute(f"SELECT {_ts('t')} FROM (SELECT NULL::timestamptz AS t) x")
+        assert cur.fetchone()[0] is None
+
+
+_INSTANTS = ("start", "end", "occupied_start", "occupied_end", "hold_expires_at", "cancelled_at")
+
+
+def test_range_items_are_the_single_appointment_view(api, clinic, booking, persona_factory):
+    """Each item of the range read (JSON built by PostgreSQL) is what the single-appointment
+    endpoint answers for the same appointment, field by field, and exactly what
+    `appointment_out` writes (same strings, same key order)."""
+    import json
+
+    from clinic.directory.models import Patient
+    from clinic.scheduling import selectors
+    from clinic.scheduling.api import appointment_out
+
+    me = persona_factory("patient")
+    with tenant_context(clinic.org.id):
+        Patient.objects.filter(id=clinic.patients[0].id).update(
+            preferred_name="Jo", membership_id=me.membership.id
+        )
+        Patient.objects.filter(id=clinic.patients[1].id).update(preferred_name="")
+        Patient.objects.filter(id=clinic.patients[2].id).update(
+            family_name="", given_name="Rex", species="dog"
+        )
+
+    def created(response):
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    created(
+        api.post(
+            "appointments",
+            clinic.owner,
+            json=booking(at(MONDAY, 9), room_id=clinic.room.id, notes='Bring "X-rays" — é'),
+        )
+    )
+    created(
+        api.post(
+            "appointments",
+            clinic.owner,
+            json=booking(
+                at(MONDAY, 11), patient_id=clinic.patients[1].id, service_id=clinic.short.id
+            ),
+        )
+    )
+    created(
+        api.post(
+            "appointments",
+            clinic.owner,
+            json={
+                "practitioner_id": str(clinic.practitioner.id),
+                "kind": "block",
+                "start": at(MONDAY, 13).isoformat(),
+                "end": at(MONDAY, 14).isoformat(),
+                "notes": "lunch",
+            },
+        )
+    )
+    created(
+        api.post(
+            "appointment-series",
+            clinic.owner,
+            json={
+                **booking(at(MONDAY, 15), patient_id=clinic.patients[2].id),
+                "rrule": "FREQ=DAILY;COUNT=2",
+            },
+        )
+    )
+    cancelled = created(api.post("appointments", clinic.owner, json=booking(at(MONDAY, 16))))
+    response = api.post(
+        f"appointments/{cancelled['id']}/status",
+        clinic.owner,
+        json={"status": "cancelled", "reason": "ill"},
+    )
+    assert response.status_code == 200, response.content
+    created(
+        api.post(
+            "holds",
+            clinic.owner,
+            json={
+                "practitioner_id": str(clinic.other_practitioner.id),
+                "patient_id": str(clinic.patients[0].id),
+                "service_id": str(clinic.consult.id),
+                "start": at(MONDAY, 10).isoformat(),
+            },
+        )
+    )
+
+    url = (
+        f"appointments?start={at(MONDAY, 0).isoformat()}&end={at(MONDAY + timedelta(days=2), 0)}"
+    ).replace("+", "%2B")
+    for persona, expected in ((clinic.owner, 7), (me, 3)):
+        response = api.get(url, persona)
+        assert response.status_code == 200 and response["Content-Type"] == "application/json"
+        body = response.json()
+        assert body["count"] == expected and body["truncated"] is False, [
+            (i["kind"], i["status"], i["start"]) for i in body["items"]
+        ]
+        items = body["items"]
+        assert len(items) == expected
+        order = [(i["start"], i["id"]) for i in items]
+        assert order == sorted(order)
+        actor = clinic.actor(persona)
+        for item in items:
+            detail = api.get(f"appointments/{item['id']}", persona)
+            assert detail.status_code == 200
+            detail = detail.json()
+            assert list(item) == list(detail)
+            for key, value in item.items():
+                if key in _INSTANTS and value is not None:
+                    # the endpoint writes "Z" and milliseconds; the same instant
+                    got, want = datetime.fromisoformat(value), datetime.fromisoformat(detail[key])
+                    assert abs(got - want) < timedelta(milliseconds=1), key
+                else:
+                    assert value == detail[key], key
+            with tenant_context(clinic.org.id):
+                one = appointment_out(selectors.appointment_for_actor(actor, item["id"]), actor)
+            assert json.dumps(item) == json.dumps(one)
+        if persona is me:
+            assert all(i["notes"] is None for i in items)
+            assert {i["patient"]["name"] for i in items} == {f"Jo {clinic.patients[0].family_name}"}
+        else:
+            by_kind = {}
+            for i in items:
+                by_kind.setdefault(i["kind"], []).append(i)
+            names = {i["patient"]["name"] for i in items if i["patient"]}
+            assert names == {
+                f"Jo {clinic.patients[0].family_name}",
+                f"Pat1 {clinic.patients[1].family_name}",
+                "Rex",
+            }
+            (block,) = by_kind["block"]
+            assert block["patient"] is None and block["service"] is None
+            assert block["notes"] == "lunch" and block["allowed_transitions"]
+            assert any(
+                i["room"] == {"id": str(clinic.room.id), "name": clinic.room.name} for i in items
+            )
+            series = [i for i in items if i["series_id"]]
+            assert len(series) == 2 and series[0]["recurrence_date"] == MONDAY.isoformat()
+            (gone,) = [i for i in items if i["status"] == "cancelled"]
+            assert gone["cancelled_at"] and gone["allowed_transitions"] == []
+            (held,) = [i for i in items if i["status"] == "held"]
+            assert held["hold_id"] and held["hold_expires_at"]
+            assert any(i["notes"] == 'Bring "X-rays" — é' for i in items)
 
 
 def test_range_longer_than_62_days_is_refused(api, clinic):
