@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
@@ -50,16 +50,14 @@ class IdempotencyMiddleware:
                 status=422,
             )
         fingerprint = request_fingerprint(request)
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    organization_id=membership.organization_id,
-                    key=key,
-                    request_hash=fingerprint,
-                    method=request.method,
-                    path=request.path[:500],
-                )
-        except IntegrityError:
+        record_id = _record_claim(
+            organization_id=membership.organization_id,
+            key=key,
+            fingerprint=fingerprint,
+            method=request.method,
+            path=request.path[:500],
+        )
+        if record_id is None:
             previous = IdempotencyRecord.objects.get(key=key)
             if previous.request_hash != fingerprint:
                 return JsonResponse(
@@ -79,9 +77,26 @@ class IdempotencyMiddleware:
             return response
         response = self.get_response(request)
         if response.status_code < 400 and not getattr(response, "streaming", False):
-            IdempotencyRecord.objects.filter(id=record.id).update(
+            IdempotencyRecord.objects.filter(id=record_id).update(
                 response_status=response.status_code,
                 response_body=response.content,
                 response_content_type=response.get("Content-Type", ""),
             )
         return response
+
+
+def _record_claim(*, organization_id, key, fingerprint, method, path):
+    """Insert the key's row; None if the key exists. ON CONFLICT DO NOTHING waits for a
+    concurrent holder of the key to finish, like the unique index would, but needs no savepoint
+    around a failing INSERT (two round trips fewer on every write)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""INSERT INTO {IdempotencyRecord._meta.db_table}
+                    (id, organization_id, key, request_hash, method, path,
+                     response_content_type, created_at)
+                VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, '', now())
+                ON CONFLICT (organization_id, key) DO NOTHING RETURNING id""",
+            [organization_id, key, fingerprint, method, path],
+        )
+        row = cur.fetchone()
+    return row[0] if row else None

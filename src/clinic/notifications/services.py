@@ -370,7 +370,11 @@ def appointment_notifications_plan(
         return []
     if event == "status" or (event != "cancelled" and status not in _NOTIFIED_STATUSES):
         return []
-    org = Organization.objects.get(pk=appointment.organization_id)
+    org = (
+        actor.organization  # already loaded with the request's membership
+        if getattr(actor, "organization_id", None) == appointment.organization_id
+        else Organization.objects.get(pk=appointment.organization_id)
+    )
     org_settings = selectors.notification_settings_get()
     time_zone = _appointment_zone(appointment, org)
     recipients = selectors.patient_recipients(

@@ -561,7 +561,8 @@ def _after_change(
     (confirmations, reminders, cancellations). Each only if installed."""
     from django.apps import apps
 
-    if apps.is_installed("clinic.care"):
+    # A consultation is linked to its appointment only after the booking: nothing to follow yet.
+    if apps.is_installed("clinic.care") and event != "booked":
         from clinic.care import services as care
 
         follow = getattr(care, "consultation_follow_appointment", None)
