@@ -395,7 +395,7 @@ def _availability_error(refusals: list[tuple[Plan, str]], *, series: bool = Fals
 
 def _expired_holds_clear(plans: Sequence[Plan]) -> int:
     """Delete expired held rows that would stand in the way of these plans (the booking's own
-    transaction clears what it meets; the sweep does the rest)."""
+    transaction clears what it meets; the sweep does the rest). Returns how many went."""
     if not plans:
         return 0
     practitioners = list({p.practitioner.id for p in plans})
@@ -411,14 +411,16 @@ def _expired_holds_clear(plans: Sequence[Plan]) -> int:
                  WHERE organization_id = %s AND status = 'held' AND hold_expires_at <= %s
                    AND (practitioner_id = ANY(%s) OR room_id = ANY(%s) OR patient_id = ANY(%s))
                    AND occupied_start < %s AND occupied_end > %s
-             RETURNING hold_id)
-            UPDATE scheduling_hold h SET state = 'expired', finished_at = %s
-              FROM (SELECT DISTINCT hold_id FROM gone) g
-             WHERE h.id = g.hold_id AND h.state = 'active'
+             RETURNING hold_id),
+            expired AS (
+                UPDATE scheduling_hold h SET state = 'expired', finished_at = %s
+                  FROM (SELECT DISTINCT hold_id FROM gone) g
+                 WHERE h.id = g.hold_id AND h.state = 'active')
+            SELECT count(*) FROM gone
             """,
             [selectors.connection_org(), _now(), practitioners, rooms, patients, hi, lo, _now()],
         )
-        return cur.rowcount
+        return cur.fetchone()[0]
 
 
 def _room_capacity_check(plans: Sequence[Plan], ignore_ids: Sequence[uuid.UUID] = ()) -> None:
@@ -500,11 +502,15 @@ def _write(
     Two bookings racing for the same time can each wait on the other's row while checking
     different exclusion constraints (practitioner, room, patient): PostgreSQL then aborts one of
     them with a deadlock. That write is retried in a fresh savepoint, where it meets the winner's
-    committed row and becomes the ordinary 409."""
+    committed row and becomes the ordinary 409.
+
+    Expired holds block nothing: they are cleared when a write meets one (and the write tried
+    again), not before every write — an expired hold in the way is rare, a statement per
+    booking is not."""
     from django.db import OperationalError
     from psycopg import errors as pg_errors
 
-    try:
+    def attempt():
         for attempt in range(5):
             try:
                 with transaction.atomic():
@@ -512,6 +518,15 @@ def _write(
             except OperationalError as exc:
                 if not isinstance(exc.__cause__, pg_errors.DeadlockDetected) or attempt == 4:
                     raise
+        return None  # unreachable: the last attempt returns or raises
+
+    try:
+        try:
+            return attempt()
+        except IntegrityError as exc:
+            if _exclusion_violation(exc) is None or not _expired_holds_clear(plans):
+                raise
+        return attempt()
     except IntegrityError as exc:
         if _exclusion_violation(exc) is None:
             raise
@@ -623,7 +638,6 @@ def appointment_book(
     refusals = _availability_refusal(actor, [plan], always=True)
     if refusals and not actor.has(OVERRIDE):
         raise _availability_error(refusals)
-    _expired_holds_clear([plan])
     _room_capacity_check([plan])
     (appointment,) = _insert(actor, [plan], status=AppointmentStatus.SCHEDULED)
     appointment.outside_availability = bool(refusals)
@@ -840,7 +854,6 @@ def appointment_reschedule(
     refusals = _availability_refusal(actor, plans, ignore_ids=ids)
     if refusals:
         raise _availability_error(refusals, series=len(plans) > 1)
-    _expired_holds_clear(plans)
     _room_capacity_check(plans, ignore_ids=ids)
     if len(plans) > 1:
         rows = selectors.conflicts_find([p.wanted() for p in plans], ignore_ids=ids)
@@ -1040,7 +1053,6 @@ def series_create(
             for p, r in refusals
         ]
         plans = [p for p in plans if id(p) not in refused]
-    _expired_holds_clear(plans)
     _room_capacity_check(plans)
     rows = selectors.conflicts_find([p.wanted() for p in plans])
     if rows:
@@ -1285,7 +1297,6 @@ def hold_create(
     refusals = _availability_refusal(actor, plans)
     if refusals:
         raise _availability_error(refusals, series=len(plans) > 1)
-    _expired_holds_clear(plans)
     _room_capacity_check(plans)
     if len(plans) > 1:
         rows = selectors.conflicts_find([p.wanted() for p in plans])
