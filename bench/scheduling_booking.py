@@ -45,17 +45,64 @@ def main(argv: list[str]) -> int:
         from bench import _scheduling_data as data
 
         data.django_ready()
-        http = _http_throughput(args)
+        statements = _statements_per_booking()
+        floor, http = _http_throughput(args)
         pg = _pgbench(args)
     print()
-    print(f"Booking throughput, {args.clients} concurrent clients, {args.seconds}s each")
+    print(
+        f"Booking throughput, {args.clients} concurrent clients, {args.seconds}s each, gunicorn "
+        f"{args.workers} workers x {args.threads} threads; machine load average "
+        f"{open('/proc/loadavg').read().split()[0]}"
+    )
     print(
         f"  HTTP POST /api/v1/appointments: {http['rate']:.1f} bookings/s "
         f"({http['ok']} booked, {http['errors']} errors; latency {http['latency']})"
     )
+    print(f"  SQL statements per booking (besides BEGIN/COMMIT/savepoints): {statements}")
+    print(
+        f"  HTTP GET /api/v1/me, the same stack doing no work (token, tenant, JSON): "
+        f"{floor['rate']:.1f} requests/s (latency {floor['latency']})"
+    )
     print(f"  pgbench bare INSERT with an exclusion constraint: {pg:.1f} inserts/s")
-    print(f"  ratio: {100 * http['rate'] / pg:.1f} % (goal >= 15 %)")
+    print(f"  ratio booking / pgbench: {100 * http['rate'] / pg:.1f} % (goal >= 15 %)")
+    print(
+        f"  ratio no-work request / pgbench: {100 * floor['rate'] / pg:.1f} % "
+        "(the ceiling of any endpoint on this stack and machine)"
+    )
+    print(f"  ratio booking / no-work request: {100 * http['rate'] / floor['rate']:.1f} %")
     return 0
+
+
+def _statements_per_booking() -> int:
+    """One booking through Django's test client, its SQL statements counted."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from bench._scheduling_data import statements
+
+    token, service_id, plan = _setup_clinic(1)
+    client = Client()
+    slots = _slots(date.today() + timedelta(days=400))
+    counts = []
+    for _ in range(3):
+        body = {
+            "practitioner_id": plan[0][0],
+            "patient_id": plan[0][1],
+            "service_id": service_id,
+            "start": next(slots).isoformat(),
+        }
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(
+                "/api/v1/appointments",
+                json.dumps(body),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            )
+        assert response.status_code == 201, response.content[:300]
+        counts.append(statements(captured))
+    return counts[-1]
 
 
 def _setup_clinic(clients: int):
@@ -116,7 +163,7 @@ def _slots(start_day: date):
         day += timedelta(days=1)
 
 
-def _http_throughput(args) -> dict:
+def _http_throughput(args) -> tuple[dict, dict]:
     token, service_id, plan = _setup_clinic(args.clients)
     from django.db import connections
 
@@ -155,59 +202,74 @@ def _http_throughput(args) -> dict:
                     break
             except OSError:
                 time.sleep(0.3)
-        ok = [0] * args.clients
-        errors = [0] * args.clients
-        latencies: list[list[float]] = [[] for _ in range(args.clients)]
-        stop_at = [0.0]
-        barrier = threading.Barrier(args.clients + 1)
-
-        def client(i: int) -> None:
-            practitioner_id, patient_id = plan[i]
-            conn = HTTPConnection("127.0.0.1", args.port, timeout=30)
-            slots = _slots(date.today() + timedelta(days=400))
-            barrier.wait()
-            while time.monotonic() < stop_at[0]:
-                body = json.dumps(
-                    {
-                        "practitioner_id": practitioner_id,
-                        "patient_id": patient_id,
-                        "service_id": service_id,
-                        "start": next(slots).isoformat(),
-                    }
-                )
-                started = time.perf_counter()
-                conn.request(
-                    "POST",
-                    "/api/v1/appointments",
-                    body=body,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                        "Idempotency-Key": uuid.uuid4().hex,
-                    },
-                )
-                response = conn.getresponse()
-                response.read()
-                latencies[i].append((time.perf_counter() - started) * 1000)
-                if response.status == 201:
-                    ok[i] += 1
-                else:
-                    errors[i] += 1
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-        for t in threads:
-            t.start()
-        stop_at[0] = time.monotonic() + args.seconds
-        started = time.monotonic()
-        barrier.wait()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - started
+        floor = _load(args, lambda i: _me_request(token))
+        booking = _load(args, lambda i: _booking_requests(token, service_id, plan[i]))
     finally:
         process.terminate()
         process.wait(15)
+    return floor, booking
+
+
+def _me_request(token: str):
+    while True:
+        yield "GET", "/api/v1/me", None, {"Authorization": f"Bearer {token}"}, 200
+
+
+def _booking_requests(token: str, service_id: str, plan: tuple[str, str]):
+    practitioner_id, patient_id = plan
+    for start in _slots(date.today() + timedelta(days=400)):
+        body = json.dumps(
+            {
+                "practitioner_id": practitioner_id,
+                "patient_id": patient_id,
+                "service_id": service_id,
+                "start": start.isoformat(),
+            }
+        )
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": uuid.uuid4().hex,
+        }
+        yield "POST", "/api/v1/appointments", body, headers, 201
+
+
+def _load(args, requests_of) -> dict:
+    """`args.clients` threads, each on its own keep-alive connection, sending the requests of
+    `requests_of(i)` for `args.seconds`; counts the answers with the expected status."""
     from bench._scheduling_data import summary
 
+    ok = [0] * args.clients
+    errors = [0] * args.clients
+    latencies: list[list[float]] = [[] for _ in range(args.clients)]
+    stop_at = [0.0]
+    barrier = threading.Barrier(args.clients + 1)
+
+    def client(i: int) -> None:
+        conn = HTTPConnection("127.0.0.1", args.port, timeout=30)
+        requests = requests_of(i)
+        barrier.wait()
+        while time.monotonic() < stop_at[0]:
+            method, path, body, headers, expected = next(requests)
+            started = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            latencies[i].append((time.perf_counter() - started) * 1000)
+            if response.status == expected:
+                ok[i] += 1
+            else:
+                errors[i] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.monotonic() + args.seconds
+    started = time.monotonic()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
     return {
         "ok": sum(ok),
         "errors": sum(errors),
