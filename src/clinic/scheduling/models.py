@@ -351,10 +351,12 @@ class Appointment(TenantModel):
             models.Index(
                 fields=["organization", "practitioner", "start_at"], name="appt_org_pract_start"
             ),
+            # Covering: the slot search's busy-time read is an index-only scan.
             models.Index(
                 fields=["organization", "practitioner", "occupied_start"],
                 name="appt_org_pract_occupied",
                 condition=LIVE,
+                include=["occupied_end", "status", "hold_expires_at", "id"],
             ),
             models.Index(fields=["organization", "start_at"], name="appt_org_start"),
             models.Index(

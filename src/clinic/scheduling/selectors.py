@@ -471,20 +471,22 @@ _BUSY_FILTER = """
 _BUSY_ROWS = f"""
 SELECT 'busy' AS kind, a.practitioner_id, {_US.format("a.occupied_start")},
        {_US.format("a.occupied_end")},
-       CASE WHEN a.kind <> 'block' THEN {_US.format("a.start_at")} END, NULL::uuid, NULL::text
+       CASE WHEN a.kind <> 'block' THEN {_US.format("a.start_at")} END, NULL::uuid, NULL::text,
+       NULL::bigint[], NULL::bigint[]
   FROM scheduling_appointment a {_BUSY_FILTER}"""
-# ... or merged per practitioner with a multirange (back-to-back days become a few intervals).
+# ... or merged per practitioner with a multirange (back-to-back days become a few intervals),
+# one row per practitioner with the bounds as two arrays (parsed in C, not row by row).
 _BUSY_MERGED = f"""
-SELECT 'busy' AS kind, m.practitioner_id, {_US.format("lower(m.r)")}, {_US.format("upper(m.r)")},
-       NULL::bigint, NULL::uuid, NULL::text
-  FROM (SELECT a.practitioner_id,
-               unnest(range_agg(tstzrange(a.occupied_start, a.occupied_end))) AS r
+SELECT 'busy' AS kind, m.practitioner_id, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid,
+       NULL::text, ARRAY(SELECT {_US.format("lower(r)")} FROM unnest(m.busy) r),
+       ARRAY(SELECT {_US.format("upper(r)")} FROM unnest(m.busy) r)
+  FROM (SELECT a.practitioner_id, range_agg(tstzrange(a.occupied_start, a.occupied_end)) AS busy
           FROM scheduling_appointment a {_BUSY_FILTER}
          GROUP BY a.practitioner_id) m"""
 _BUSY_REST = f"""
 UNION ALL
 SELECT 'patient', NULL::uuid, {_US.format("a.start_at")}, {_US.format("a.end_at")}, NULL,
-       NULL::uuid, NULL::text
+       NULL::uuid, NULL::text, NULL, NULL
   FROM scheduling_appointment a
  WHERE %(patient)s::uuid IS NOT NULL AND a.organization_id = %(org)s
    AND a.patient_id = %(patient)s::uuid AND a.kind <> 'group'
@@ -494,7 +496,7 @@ SELECT 'patient', NULL::uuid, {_US.format("a.start_at")}, {_US.format("a.end_at"
    AND NOT (a.id = ANY(%(ignore)s::uuid[]))
 UNION ALL
 SELECT e.kind, e.practitioner_id, {_US.format("e.start_at")}, {_US.format("e.end_at")}, NULL,
-       e.location_id, l.time_zone
+       e.location_id, l.time_zone, NULL, NULL
   FROM scheduling_availabilityexception e
   LEFT JOIN directory_location l ON l.id = e.location_id
  WHERE e.organization_id = %(org)s
@@ -556,8 +558,16 @@ def busy_load(
         )
         rows = cur.fetchall()
     busy_us = data.busy_us
-    for kind, practitioner_id, s, e, counted, location_id, zone in rows:
-        if kind == "busy":
+    for kind, practitioner_id, s, e, counted, location_id, zone, starts, ends in rows:
+        if kind == "busy" and starts is not None:  # merged: all of a practitioner's intervals
+            if as_us:
+                busy_us[practitioner_id] = list(zip(starts, ends, strict=True))
+            else:
+                data.busy.extend(
+                    slotmath.BusyRow(practitioner_id, _instant(a), _instant(b))
+                    for a, b in zip(starts, ends, strict=True)
+                )
+        elif kind == "busy":
             if not as_us:
                 data.busy.append(
                     slotmath.BusyRow(practitioner_id, _instant(s), _instant(e), _instant(counted))

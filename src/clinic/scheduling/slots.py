@@ -39,7 +39,7 @@ def instant(microseconds: int) -> datetime:
     return EPOCH + timedelta(microseconds=microseconds)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleRow:
     practitioner_id: uuid.UUID
     location_id: uuid.UUID
@@ -52,7 +52,7 @@ class RuleRow:
     max_appointments: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExceptionRow:
     practitioner_id: uuid.UUID
     kind: str  # "extra" | "blocked"
@@ -62,7 +62,7 @@ class ExceptionRow:
     tz: ZoneInfo | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BusyRow:
     practitioner_id: uuid.UUID
     start: datetime  # occupied start
@@ -70,7 +70,7 @@ class BusyRow:
     counts_for_day: datetime | None = None  # the appointment's start, when it counts for a day max
 
 
-@dataclass
+@dataclass(slots=True)
 class Window:
     practitioner_id: uuid.UUID
     location_id: uuid.UUID
@@ -82,7 +82,7 @@ class Window:
     free: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Slot:
     start: datetime
     end: datetime
