@@ -18,7 +18,9 @@ def available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("-")] or available()
+    # Benchmark names first, then options (`--opt value` or `--opt=value`) for each of them.
+    split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:split] or available(), argv[split:]
     if not names:
         print("no benchmarks yet")
         return 0
@@ -28,10 +30,7 @@ def main(argv: list[str]) -> int:
             print(f"unknown benchmark {name!r}; available: {', '.join(available())}")
             return 2
         print(f"== {name}")
-        status |= (
-            importlib.import_module(f"bench.{name}").main([a for a in argv if a.startswith("-")])
-            or 0
-        )
+        status |= importlib.import_module(f"bench.{name}").main(options) or 0
     return status
 
 
