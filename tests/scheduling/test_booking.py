@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 
@@ -244,6 +244,46 @@ def test_outside_availability_needs_the_override_permission(api, clinic, booking
     response = api.post("appointments", clinic.owner, json=evening)
     assert response.status_code == 201
     assert response.json()["outside_availability"] is True
+
+
+def test_a_rule_for_one_modality_admits_only_that_modality(api, clinic, booking, persona_factory):
+    """Saturday mornings are telehealth only: an in-person consult there is outside
+    availability for a desk booking (as the slot search says), a telehealth one is not."""
+    from decimal import Decimal
+
+    from clinic.directory.models import PractitionerService, Service
+    from clinic.scheduling.models import AvailabilityRule
+
+    with tenant_context(clinic.org.id):
+        AvailabilityRule.objects.create(
+            practitioner=clinic.practitioner,
+            location=clinic.location,
+            weekday=5,
+            start_time=time(9),
+            end_time=time(12),
+            modality="telehealth",
+        )
+        video = Service.objects.create(
+            name="Video call", duration_minutes=60, price=Decimal("40.00"), modality="telehealth"
+        )
+        PractitionerService.objects.create(practitioner=clinic.practitioner, service=video)
+    assistant = persona_factory("assistant")
+    saturday = at(MONDAY + timedelta(days=5), 10)
+    in_person = api.post("appointments", assistant, json=booking(saturday))
+    assert in_person.status_code == 422
+    assert in_person.json()["error"]["code"] == "outside_availability"
+    check = api.post("appointments/check", assistant, json=booking(saturday)).json()
+    assert check["availability"] == "outside_hours" and check["ok"] is False
+    slots = api.get(
+        f"slots?service_id={clinic.consult.id}&practitioner_id={clinic.practitioner.id}"
+        f"&start={saturday.isoformat().replace('+', '%2B')}"
+        f"&end={(saturday + timedelta(hours=3)).isoformat().replace('+', '%2B')}",
+        assistant,
+    ).json()["slots"]
+    assert slots == []
+    video_call = api.post("appointments", assistant, json=booking(saturday, service_id=video.id))
+    assert video_call.status_code == 201, video_call.content
+    assert video_call.json()["outside_availability"] is False
 
 
 def test_blocked_exception_and_day_maximum(api, clinic, booking, persona_factory):

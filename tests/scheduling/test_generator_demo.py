@@ -97,3 +97,20 @@ def test_demo_has_hours_and_a_live_week():
         )
         assert week.count() >= 40
         assert AppointmentSeries.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("today", "monday"),
+    [
+        ("2026-11-16", "2026-11-16"),  # Monday: this week
+        ("2026-11-20", "2026-11-16"),  # Friday: this week
+        ("2026-11-21", "2026-11-23"),  # Saturday: the week about to start
+        ("2026-11-22", "2026-11-23"),  # Sunday
+    ],
+)
+def test_demo_week_is_never_all_past(today, monday):
+    from datetime import date
+
+    from clinic.scheduling.demo import demo_week_start
+
+    assert demo_week_start(date.fromisoformat(today)) == date.fromisoformat(monday)

@@ -235,3 +235,25 @@ def test_patient_holds_and_confirms_for_themselves_only(api, clinic, persona_fac
         },
     )
     assert forbidden.status_code == 403
+
+
+def test_scheduling_one_held_row_confirms_its_whole_hold(api, clinic):
+    """The status endpoint cannot split a hold: held → scheduled on one of its rows confirms
+    the hold, every slot of it, atomically."""
+    body = _hold_body(
+        clinic,
+        at(MONDAY, 10),
+        occurrences=[{"start": at(MONDAY + timedelta(days=7 * i), 10).isoformat()} for i in (1, 2)],
+    )
+    hold = api.post("holds", clinic.owner, json=body).json()
+    rows = hold["appointments"]
+    assert len(rows) >= 2 and {r["status"] for r in rows} == {"held"}
+    response = api.post(
+        f"appointments/{rows[-1]['id']}/status", clinic.owner, json={"status": "scheduled"}
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "scheduled"
+    after = api.get(f"holds/{hold['id']}", clinic.owner).json()
+    assert after["state"] == "confirmed"
+    assert {r["status"] for r in after["appointments"]} == {"scheduled"}
+    assert len(after["appointments"]) == len(rows)

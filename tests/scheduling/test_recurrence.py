@@ -324,6 +324,45 @@ class TestEditScopes:
         assert response.status_code == 200 and len(response.json()) == 4
         assert [r.status for r in self._rows(clinic)] == ["cancelled"] * 6
 
+    def test_past_occurrences_stay_as_they_were_even_when_still_scheduled(
+        self, api, clinic, series
+    ):
+        """The guard is the time, not the status: a past occurrence nobody checked in (still
+        scheduled, so movable) is neither moved nor cancelled by following/all, and editing it
+        with following/all is refused rather than half-applied."""
+        from clinic.scheduling.models import Appointment
+
+        first = series["occurrences"][0]
+        past = datetime(2020, 1, 6, 9, tzinfo=UTC)
+        with tenant_context(clinic.org.id):
+            Appointment.objects.filter(id=first["id"]).update(
+                start_at=past,
+                end_at=past + timedelta(hours=1),
+                occupied_start=past,
+                occupied_end=past + timedelta(hours=1),
+            )
+        for scope in ("following", "all"):
+            refused = api.patch(
+                f"appointments/{first['id']}?scope={scope}",
+                clinic.owner,
+                json={"start": at(date(2031, 6, 2), 12).isoformat()},
+            )
+            assert refused.status_code == 422, refused.content
+            assert "scope" in refused.json()["error"]["details"]
+        moved = api.patch(
+            f"appointments/{series['occurrences'][1]['id']}?scope=all",
+            clinic.owner,
+            json={"start": at(date(2031, 6, 9), 15).isoformat()},
+        )
+        assert moved.status_code == 200 and len(moved.json()) == 5
+        cancelled = api.delete(
+            f"appointments/{series['occurrences'][2]['id']}?scope=all", clinic.owner
+        )
+        assert cancelled.status_code == 200 and len(cancelled.json()) == 5
+        rows = self._rows(clinic)
+        assert rows[0].start_at == past and rows[0].status == "scheduled"
+        assert [r.status for r in rows[1:]] == ["cancelled"] * 5
+
     def test_scope_must_be_known(self, api, clinic, series):
         response = api.patch(
             f"appointments/{series['occurrences'][0]['id']}?scope=some",

@@ -5,7 +5,7 @@ they pass the same checks as real bookings; plus one weekly series."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
@@ -52,8 +52,7 @@ def scheduling_demo_create(*, organization) -> int:
     if not patients:
         return 0
     rng = random.Random(f"demo:{organization.slug}")
-    today = timezone.localdate(timezone=tz(organization.time_zone))
-    monday = today - timedelta(days=today.weekday())
+    monday = demo_week_start(timezone.localdate(timezone=tz(organization.time_zone)))
     booked = []
     for p in practitioners:
         zone = tz((p.default_location or first_location).time_zone)
@@ -112,3 +111,10 @@ def scheduling_demo_create(*, organization) -> int:
         except DomainError:
             pass
     return len(booked)
+
+
+def demo_week_start(today: date) -> date:
+    """The Monday of the working week around `today`; at the weekend, of the week about to
+    start, so the demo's week is never all in the past."""
+    monday = today - timedelta(days=today.weekday())
+    return monday + timedelta(days=7) if today.weekday() >= 5 else monday

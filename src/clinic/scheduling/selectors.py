@@ -418,6 +418,18 @@ def appointments_range_json(*, limit: int = 5000, hide_notes: bool, **filters) -
 # --- availability and busy time -----------------------------------------------------------------
 
 
+def weekly_plain_rules(*, practitioner_id, location_id) -> QuerySet:
+    """The rules the weekly editor shows and replaces: open-ended, any modality, no maximum."""
+    return AvailabilityRule.objects.filter(
+        practitioner_id=practitioner_id,
+        location_id=location_id,
+        effective_from__isnull=True,
+        effective_to__isnull=True,
+        modality="",
+        max_appointments__isnull=True,
+    )
+
+
 def _rules_query(
     practitioner_filter: Q,
     start: datetime,
@@ -610,10 +622,16 @@ def availability_for(
     start: datetime,
     end: datetime,
     ignore_ids: Sequence[uuid.UUID] = (),
+    modality: str | None = None,
 ):
-    """(windows, busy data) of one practitioner around [start, end): two queries."""
+    """(windows, busy data) of one practitioner around [start, end): two queries. With a
+    modality, rules restricted to another modality give no window (as in the slot search)."""
     span_start, span_end = start - timedelta(days=1), end + timedelta(days=1)
-    rules = _rule_rows(_rules_query(Q(practitioner_id=practitioner_id), span_start, span_end))
+    rules = _rule_rows(
+        _rules_query(
+            Q(practitioner_id=practitioner_id), span_start, span_end, modality=modality or None
+        )
+    )
     data = busy_load(
         practitioner_ids=[practitioner_id], start=span_start, end=span_end, ignore_ids=ignore_ids
     )
@@ -629,14 +647,16 @@ def availability_check(
     start: datetime,
     location_id=None,
     ignore_ids: Sequence[uuid.UUID] = (),
+    modality: str | None = None,
 ) -> tuple[bool, str, object]:
-    """Is this occupied range inside the practitioner's working hours (and under the day's
-    maximum)? Returns (ok, reason code, window)."""
+    """Is this occupied range inside the practitioner's working hours for this modality (and
+    under the day's maximum)? Returns (ok, reason code, window)."""
     windows, data = availability_for(
         practitioner_id=practitioner_id,
         start=occupied_start,
         end=occupied_end,
         ignore_ids=ignore_ids,
+        modality=modality,
     )
     day_count = 0
     for window in windows:

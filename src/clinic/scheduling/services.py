@@ -286,7 +286,10 @@ def _plan_build(
         availability = (
             span,
             *selectors.availability_for(
-                practitioner_id=practitioner.id, start=span[0], end=span[1]
+                practitioner_id=practitioner.id,
+                start=span[0],
+                end=span[1],
+                modality=service.modality if service else None,
             ),
         )
         found = selectors.default_location_for(practitioner, start, windows=availability[1])
@@ -333,13 +336,13 @@ def _availability_refusal(
     if actor.has(OVERRIDE) and not always:
         return []
     out: list[tuple[Plan, str]] = []
-    by_practitioner: dict[uuid.UUID, list[Plan]] = {}
+    by_practitioner: dict[tuple[uuid.UUID, str], list[Plan]] = {}
     for plan in plans:
         if plan.kind != AppointmentKind.BLOCK:
-            by_practitioner.setdefault(plan.practitioner.id, []).append(plan)
+            by_practitioner.setdefault((plan.practitioner.id, plan.modality), []).append(plan)
     from clinic.scheduling import slots as slotmath
 
-    for practitioner_id, items in by_practitioner.items():
+    for (practitioner_id, modality), items in by_practitioner.items():
         cached = items[0].extra.get("availability") if len(items) == 1 else None
         if (
             cached
@@ -353,6 +356,7 @@ def _availability_refusal(
                 start=min(p.occupied_start for p in items),
                 end=max(p.occupied_end for p in items),
                 ignore_ids=ignore_ids,
+                modality=modality,
             )
         counts: dict[Any, int] = {}
         for plan in items:
@@ -684,6 +688,7 @@ def booking_check(
             start=plan.start,
             location_id=plan.location.id,
             ignore_ids=ignore,
+            modality=plan.modality,
         )
         reason = None if ok else code
     alternatives = []
@@ -890,7 +895,13 @@ def appointment_reschedule(
 
 
 def _series_targets(appointment: Appointment, scope: str) -> list[Appointment]:
-    """Occurrences an edit with `scope` touches: never past ones, never finished ones."""
+    """Occurrences an edit with `scope` touches: never past ones, never finished ones. Editing a
+    past occurrence itself with `following`/`all` is refused rather than half-applied."""
+    if scope in ("following", "all") and appointment.start_at < _now():
+        raise ValidationFailed(
+            _("A past occurrence can only be changed on its own."),
+            details={"scope": [_("Use scope=this for an occurrence in the past.")]},
+        )
     qs = (
         Appointment.objects.select_for_update(of=("self",))
         .select_related("practitioner", "patient", "service", "location", "room")
@@ -902,7 +913,7 @@ def _series_targets(appointment: Appointment, scope: str) -> list[Appointment]:
     )
     if scope == "following":
         qs = qs.filter(recurrence_date__gte=appointment.recurrence_date)
-    targets = [t for t in qs.order_by("start_at") if t.start_at >= _now() or t.id == appointment.id]
+    targets = [t for t in qs.order_by("start_at") if t.start_at >= _now()]
     if appointment.id not in {t.id for t in targets}:
         targets.insert(0, appointment)
     return targets
@@ -1137,6 +1148,12 @@ def appointment_status_set(
                 "starts_at": appointment.start_at.isoformat(),
             },
         )
+    if current == AppointmentStatus.HELD and appointment.hold_id:
+        # A held row belongs to its hold: scheduling it confirms the whole hold, atomically
+        # (every slot of it, and the hold's own state), exactly as POST /holds/{id}/confirm.
+        hold_confirm(actor=actor, hold=Hold(id=appointment.hold_id))
+        appointment.refresh_from_db()
+        return appointment
     if current == AppointmentStatus.HELD:
         if appointment.hold_expires_at and appointment.hold_expires_at <= now:
             raise Conflict(
@@ -1517,19 +1534,16 @@ def availability_rule_delete(*, actor: Membership, rule: AvailabilityRule) -> No
 def availability_week_set(
     *, actor: Membership, practitioner_id, location_id, days: dict[int, list[tuple[Any, Any]]]
 ) -> list[AvailabilityRule]:
-    """Replace a practitioner's open-ended weekly rules at one location (the weekly editor)."""
+    """Replace a practitioner's plain weekly rules at one location (the weekly editor): those
+    with no dates, no modality and no daily maximum. Rules with any of these are edited one by
+    one and are never touched here, so saving the week loses nothing it does not show."""
     practitioner = selectors.practitioner_for_actor(actor, practitioner_id)
     location = selectors.location_get(location_id)
     if location is None:
         raise ValidationFailed(
             _("Choose a location."), details={"location_id": [_("This field is required.")]}
         )
-    AvailabilityRule.objects.filter(
-        practitioner=practitioner,
-        location=location,
-        effective_from__isnull=True,
-        effective_to__isnull=True,
-    ).delete()
+    selectors.weekly_plain_rules(practitioner_id=practitioner.id, location_id=location.id).delete()
     rules = []
     for weekday, spans in sorted(days.items()):
         for start_time, end_time in spans:
