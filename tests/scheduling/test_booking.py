@@ -153,20 +153,35 @@ def test_shared_room_refuses_beyond_capacity(api, clinic, booking):
     with tenant_context(clinic.org.id):
         from clinic.directory.models import Practitioner, PractitionerService
 
+        from clinic.scheduling.models import Appointment, AvailabilityRule
+
         p3 = Practitioner.objects.create(display_name="Dr Three", default_location=clinic.location)
         PractitionerService.objects.create(practitioner=p3, service=clinic.consult)
-    response = api.post(
-        "appointments",
-        clinic.owner,
-        json=booking(
-            at(MONDAY, 14),
-            practitioner_id=p3.id,
-            patient_id=clinic.patients[2].id,
-            room_id=clinic.shared_room.id,
-        ),
+        AvailabilityRule.objects.create(
+            practitioner=p3,
+            location=clinic.location,
+            weekday=0,
+            start_time=time(8),
+            end_time=time(18),
+        )
+        filling = {str(i) for i in Appointment.objects.values_list("id", flat=True)}
+    third = booking(
+        at(MONDAY, 14),
+        practitioner_id=p3.id,
+        patient_id=clinic.patients[2].id,
+        room_id=clinic.shared_room.id,
     )
+    response = api.post("appointments", clinic.owner, json=third)
     assert response.status_code == 409
-    assert response.json()["error"]["details"]["conflicts"][0]["on"] == ["room"]
+    details = response.json()["error"]["details"]
+    # the usual conflict answer: what fills the room, and where the practitioner is free
+    assert {c["id"] for c in details["conflicts"]} == filling
+    assert all(c["on"] == ["room"] for c in details["conflicts"])
+    assert details["alternatives"]
+    assert datetime.fromisoformat(details["alternatives"][0]["start"]) >= at(MONDAY, 15)
+    # a hold into the full room is told whether waiting may help (the room is full of bookings)
+    hold = api.post("holds", clinic.owner, json=third)
+    assert hold.status_code == 409 and hold.json()["error"]["details"]["retry_after"] is None
 
 
 def test_buffers_count_as_practitioner_time(api, clinic, booking):

@@ -427,17 +427,26 @@ def _expired_holds_clear(plans: Sequence[Plan]) -> int:
         return cur.fetchone()[0]
 
 
-def _room_capacity_check(plans: Sequence[Plan], ignore_ids: Sequence[uuid.UUID] = ()) -> None:
+def _room_capacity_check(
+    actor: Membership,
+    plans: Sequence[Plan],
+    ignore_ids: Sequence[uuid.UUID] = (),
+    *,
+    retry_hint: bool = False,
+) -> None:
     """Rooms with capacity > 1 admit that many overlapping bookings (counted under a row lock on
-    the room, so two bookings cannot both take the last place)."""
+    the room, so two bookings cannot both take the last place). A full room is the usual 409:
+    the bookings filling it (as far as the caller may see them), alternatives and, for holds,
+    when to retry."""
     from clinic.directory.models import Room
 
-    shared = [p for p in plans if p.room is not None and p.room.capacity > 1]
+    shared = [(i, p) for i, p in enumerate(plans) if p.room is not None and p.room.capacity > 1]
     if not shared:
         return
-    list(Room.objects.select_for_update().filter(id__in={p.room.id for p in shared}))
-    for plan in shared:
-        taken = (
+    list(Room.objects.select_for_update().filter(id__in={p.room.id for _i, p in shared}))
+    full: list[selectors.ConflictRow] = []
+    for index, plan in shared:
+        taken = list(
             Appointment.objects.filter(
                 room_id=plan.room.id,
                 start_at__lt=plan.end,
@@ -447,23 +456,22 @@ def _room_capacity_check(plans: Sequence[Plan], ignore_ids: Sequence[uuid.UUID] 
             .exclude(status__in=["cancelled", "no_show"])
             .exclude(status="held", hold_expires_at__lte=_now())
             .exclude(id__in=list(ignore_ids))
-            .count()
+            .values_list("id", "start_at", "end_at", "status", "kind", "hold_expires_at")
         )
-        if taken >= plan.room.capacity:
-            raise Conflict(
-                _("The room is full at that time."),
-                code="appointment_conflict",
-                details={
-                    "conflicts": [
-                        {
-                            "start": plan.start.isoformat(),
-                            "end": plan.end.isoformat(),
-                            "on": ["room"],
-                        }
-                    ],
-                    "alternatives": [],
-                },
-            )
+        if len(taken) >= plan.room.capacity:
+            full += [
+                selectors.ConflictRow(index, *row, on=["room"])
+                for row in taken
+            ]
+    if full:
+        raise _conflict(
+            actor,
+            plans,
+            full,
+            ignore_ids=ignore_ids,
+            message=_("The room is full at that time."),
+            retry_hint=retry_hint,
+        )
 
 
 def _conflict(
@@ -478,14 +486,24 @@ def _conflict(
 ) -> Conflict:
     details: dict[str, Any] = {"conflicts": selectors.conflict_details(actor, rows)}
     first = plans[rows[0].index] if rows else plans[0]
-    details["alternatives"] = selectors.alternatives_find(
-        service=first.service,
-        practitioner_id=first.practitioner.id,
-        after=max(first.start, _now()),
-        location_id=None,
-        patient_id=first.patient.id if first.patient else None,
-        ignore_ids=ignore_ids,
-    )
+    # The practitioner's free slots; those a full room is known to refuse are left out.
+    room_busy = [(r.start, r.end) for r in rows if "room" in r.on]
+    details["alternatives"] = [
+        a
+        for a in selectors.alternatives_find(
+            service=first.service,
+            practitioner_id=first.practitioner.id,
+            after=max(first.start, _now()),
+            location_id=None,
+            patient_id=first.patient.id if first.patient else None,
+            ignore_ids=ignore_ids,
+            count=5 + len(room_busy),
+        )
+        if not any(
+            s < datetime.fromisoformat(a["end"]) and datetime.fromisoformat(a["start"]) < e
+            for s, e in room_busy
+        )
+    ][:5]
     if len(plans) > 1:
         details["dates"] = sorted({plans[r.index].local_iso(plans[r.index].start) for r in rows})
     if retry_hint:
@@ -642,7 +660,7 @@ def appointment_book(
     refusals = _availability_refusal(actor, [plan], always=True)
     if refusals and not actor.has(OVERRIDE):
         raise _availability_error(refusals)
-    _room_capacity_check([plan])
+    _room_capacity_check(actor, [plan])
     (appointment,) = _insert(actor, [plan], status=AppointmentStatus.SCHEDULED)
     appointment.outside_availability = bool(refusals)
     _after_change([appointment], "booked", actor=actor)
@@ -859,7 +877,7 @@ def appointment_reschedule(
     refusals = _availability_refusal(actor, plans, ignore_ids=ids)
     if refusals:
         raise _availability_error(refusals, series=len(plans) > 1)
-    _room_capacity_check(plans, ignore_ids=ids)
+    _room_capacity_check(actor, plans, ignore_ids=ids)
     if len(plans) > 1:
         rows = selectors.conflicts_find([p.wanted() for p in plans], ignore_ids=ids)
         if rows:
@@ -1064,7 +1082,7 @@ def series_create(
             for p, r in refusals
         ]
         plans = [p for p in plans if id(p) not in refused]
-    _room_capacity_check(plans)
+    _room_capacity_check(actor, plans)
     rows = selectors.conflicts_find([p.wanted() for p in plans])
     if rows:
         if on_conflict == "fail":
@@ -1314,7 +1332,7 @@ def hold_create(
     refusals = _availability_refusal(actor, plans)
     if refusals:
         raise _availability_error(refusals, series=len(plans) > 1)
-    _room_capacity_check(plans)
+    _room_capacity_check(actor, plans, retry_hint=True)
     if len(plans) > 1:
         rows = selectors.conflicts_find([p.wanted() for p in plans])
         if rows:
