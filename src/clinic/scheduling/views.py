@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, time, timedelta
 
+from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -58,6 +59,21 @@ def calendar(request):
         practitioner_id__in=[p.id for p in practitioners]
     ).values_list("practitioner_id", "service_id"):
         links.setdefault(str(practitioner_id), []).append(str(service_id))
+    # Where each practitioner works: the default location and every location of a weekly rule
+    # that has not ended, so the location filter also shows visiting practitioners.
+    works_at = {
+        str(p.id): {str(p.default_location_id)} if p.default_location_id else set()
+        for p in practitioners
+    }
+    from clinic.scheduling.models import AvailabilityRule
+
+    for practitioner_id, location_id in (
+        AvailabilityRule.objects.filter(practitioner_id__in=[p.id for p in practitioners])
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=timezone.localdate()))
+        .values_list("practitioner_id", "location_id")
+        .distinct()
+    ):
+        works_at.setdefault(str(practitioner_id), set()).add(str(location_id))
     config = {
         "timeZone": actor.organization.time_zone,
         "api": "/api/v1/",
@@ -73,6 +89,7 @@ def calendar(request):
                 "colour": p.colour,
                 "services": links.get(str(p.id), []),
                 "location": str(p.default_location_id or ""),
+                "locations": sorted(works_at.get(str(p.id), ())),
             }
             for p in practitioners
         ],
@@ -135,6 +152,8 @@ def _calendar_strings() -> dict:
         "series": _("Series"),
         "recurring": _("Recurring"),
         "reason": _("Reason"),
+        "timeZoneIs": _("Time zone: %s"),
+        "required": _("This field is required."),
         "actions": {
             "confirm": _("Confirm"),
             "checkIn": _("Check in"),

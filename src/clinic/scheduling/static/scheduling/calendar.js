@@ -5,6 +5,9 @@
  * Time zones: the widget runs in 'UTC' mode and is given *wall-clock* strings of the clinic's
  * IANA zone (floating times), so it shows 09:00 as 09:00 whatever the browser's zone. Wall times
  * become instants (with their offset) only when talking to the API, via Intl — DST-correct.
+ * The grid's zone is the chosen location's (else the organisation's); times in messages and
+ * dialogs are in the zone of the appointment's own location (or of the location chosen in the
+ * booking form), with the zone named when it is not the grid's.
  */
 (function () {
   "use strict";
@@ -74,24 +77,37 @@
     try { data = await response.json(); } catch (e) { data = null; }
     return { ok: response.ok, status: response.status, data };
   }
-  function errorText(result) {
+  // `tz`: the zone the times in the message are shown in (see formatting below)
+  function errorText(result, tz) {
     const err = result.data && result.data.error;
     if (!err) return S.failed;
     let text = err.message || S.failed;
     const d = err.details || {};
     if (Array.isArray(d.conflicts) && d.conflicts.length) {
-      text += " " + d.conflicts.map((c) => `${S.conflictWith} ${timeRange(c.start, c.end)} (${(c.on || []).map((o) => S.on[o] || o).join(", ")})`).join("; ");
+      text += " " + d.conflicts.map((c) => `${S.conflictWith} ${timeRange(c.start, c.end, tz)} (${(c.on || []).map((o) => S.on[o] || o).join(", ")})`).join("; ");
     }
     if (Array.isArray(d.alternatives) && d.alternatives.length) {
-      text += " " + S.nextFree + " " + d.alternatives.map((a) => shortTime(a.start)).join(", ");
+      text += " " + S.nextFree + " " + d.alternatives.map((a) => shortTime(a.start, tz)).join(", ");
     }
     if (d.allowed) text += " " + S.allowed + " " + (d.allowed.map((s) => cfg.statuses[s] || s).join(", ") || "—");
     return text;
   }
-  const dateFmt = new Intl.DateTimeFormat(cfg.locale, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: zone });
-  const timeFmt = new Intl.DateTimeFormat(cfg.locale, { hour: "2-digit", minute: "2-digit", timeZone: zone });
-  const shortTime = (iso) => dateFmt.format(new Date(iso));
-  const timeRange = (a, b) => `${dateFmt.format(new Date(a))}–${timeFmt.format(new Date(b))}`;
+  // Formatters per zone (an appointment's location may not be in the grid's zone).
+  const formatters = {};
+  function formatter(tz) {
+    return formatters[tz] || (formatters[tz] = {
+      date: new Intl.DateTimeFormat(cfg.locale, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: tz }),
+      time: new Intl.DateTimeFormat(cfg.locale, { hour: "2-digit", minute: "2-digit", timeZone: tz }),
+    });
+  }
+  const zoneNote = (tz) => (tz && tz !== zone ? ` (${tz})` : "");
+  const shortTime = (iso, tz) => formatter(tz || zone).date.format(new Date(iso)) + zoneNote(tz);
+  const timeRange = (a, b, tz) => {
+    const f = formatter(tz || zone);
+    return `${f.date.format(new Date(a))}–${f.time.format(new Date(b))}${zoneNote(tz)}`;
+  };
+  const zoneOf = (a) => (a && a.location && a.location.time_zone) || zone;  // an appointment's
+  const locationTz = (id) => ((cfg.locations.find((l) => l.id === id) || {}).tz);
 
   const message = el("cal-message");
   function say(text, kind) {
@@ -113,7 +129,11 @@
     let list = cfg.practitioners;
     if (filters.practitioner.value) list = list.filter((p) => p.id === filters.practitioner.value);
     if (filters.service.value) list = list.filter((p) => p.services.includes(filters.service.value));
-    if (filters.location.value) list = list.filter((p) => !p.location || p.location === filters.location.value);
+    // where they work: the default location and the locations of their current weekly rules
+    // (one-off "extra" availability at another location is not counted)
+    if (filters.location.value) {
+      list = list.filter((p) => !(p.locations || []).length || p.locations.includes(filters.location.value));
+    }
     return list;
   }
   function resources() {
@@ -153,13 +173,17 @@
     for (const p of visiblePractitioners()) params.append("practitioner_id", p.id);
     if (!visiblePractitioners().length) return [];
     const result = await api("GET", "appointments?" + params.toString());
-    if (!result.ok) { say(errorText(result)); return []; }
+    if (!result.ok) { say(errorText(result, zone)); return []; }
     let items = result.data.items.filter((a) => a.status !== "cancelled" || el("cal-show-cancelled").checked);
     if (filters.location.value) items = items.filter((a) => a.location.id === filters.location.value);
     if (filters.service.value) items = items.filter((a) => a.service && a.service.id === filters.service.value);
     if (filters.resources.value === "room") items = items.filter((a) => a.room);
     return items.map(toEvent);
   }
+
+  // after a change made in a dialog, focus goes back to the appointment once it is redrawn
+  let pendingFocus = null;
+  let pendingFetched = false;
 
   // --- the widget ----------------------------------------------------------------------------
   const wide = window.matchMedia("(min-width: 800px)").matches;
@@ -175,17 +199,18 @@
     slotLabelInterval: "01:00", nowIndicator: true, allDaySlot: false, height: "auto",
     selectable: cfg.canBook, editable: cfg.canUpdate, eventDurationEditable: cfg.canUpdate,
     resources: resources(),
-    eventSources: [{ events: fetchEvents }],
+    eventSources: [{ events: (info) => fetchEvents(info).finally(() => { if (pendingFocus) pendingFetched = true; }) }],
     select: (info) => { openBooking(floating(info.start), floating(info.end), info.resource); calendar.unselect(); },
     dateClick: (info) => openBooking(floating(info.date), null, info.resource),
     eventClick: (info) => openEvent(info.event.extendedProps.appointment),
     eventDrop: (info) => moveEvent(info),
     eventResize: (info) => moveEvent(info),
+    eventAllUpdated: () => focusPending(),
     eventDidMount: (info) => {
       const a = info.event.extendedProps.appointment;
       info.el.setAttribute("tabindex", "0");
       info.el.setAttribute("role", "button");
-      info.el.setAttribute("aria-label", `${info.event.title}, ${timeRange(a.start, a.end)}`);
+      info.el.setAttribute("aria-label", `${info.event.title}, ${timeRange(a.start, a.end, zoneOf(a))}`);
       info.el.dataset.appointmentId = a.id;
       info.el.addEventListener("keydown", (e) => {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openEvent(a); }
@@ -193,6 +218,14 @@
     },
   });
   window.clinicCalendar = calendar;
+
+  function focusLater(id) { pendingFocus = id; pendingFetched = false; }
+  function focusPending() {
+    if (!pendingFocus || !pendingFetched) return;
+    const target = document.querySelector(`.ec-event[data-appointment-id="${pendingFocus}"]`);
+    pendingFocus = null;
+    (target || message).focus();
+  }
 
   function refresh() {
     zone = locationZone();
@@ -229,7 +262,7 @@
     const result = await api("PATCH", `appointments/${a.id}?scope=${scope}`, body);
     if (!result.ok) {
       info.revert();
-      say(S.moveRefused + " " + errorText(result));
+      say(S.moveRefused + " " + errorText(result, zoneOf(a)));
       return;
     }
     say(S.moved, "success");
@@ -247,6 +280,9 @@
     if (empty !== undefined) select.add(new Option(empty, ""));
     for (const item of items) select.add(new Option(item.name, item.id, false, item.id === selected));
   }
+  // the booking form's times are wall times at the chosen location (else the grid's zone)
+  const bookingZone = () => locationTz(f("location_id").value) || zone;
+  function showBookingZone() { el("book-zone").textContent = S.timeZoneIs.replace("%s", bookingZone()); }
   function servicesFor(practitionerId) {
     const p = cfg.practitioners.find((x) => x.id === practitionerId);
     return cfg.services.filter((s) => !p || p.services.includes(s.id));
@@ -268,20 +304,22 @@
     f("end").value = endWall && endWall !== startWall ? endWall.slice(0, 16) : "";
     f("patient_id").value = "";
     el("patient-results").innerHTML = "";
+    showBookingZone();
     book.showModal();
     el("patient-search").focus();
     scheduleCheck();
   }
   function nextHour() {
-    const now = wallOf(new Date(Date.now() + 3600000), zone);
+    const now = wallOf(new Date(Date.now() + 3600000), bookingZone());
     return now.slice(0, 14) + "00:00";
   }
-  el("cal-book").addEventListener("click", () => openBooking(null, null, null));
+  if (el("cal-book")) el("cal-book").addEventListener("click", () => openBooking(null, null, null));
   book.querySelector("[data-close]").addEventListener("click", () => book.close());
   f("practitioner_id").addEventListener("change", () => {
     fillSelect(f("service_id"), servicesFor(f("practitioner_id").value), f("service_id").value);
     scheduleCheck();
   });
+  f("location_id").addEventListener("change", showBookingZone);
   for (const name of ["service_id", "start", "end", "location_id", "room_id"]) {
     f(name).addEventListener("change", scheduleCheck);
   }
@@ -318,6 +356,8 @@
   });
 
   function bookingBody() {
+    const tz = bookingZone();
+    const apiTime = (wall) => isoWithOffset(instantOf(wall, tz), tz);
     const body = {
       practitioner_id: f("practitioner_id").value,
       patient_id: f("patient_id").value || null,
@@ -339,13 +379,14 @@
     const out = el("book-check");
     if (!body.practitioner_id || !body.service_id || !body.start || !body.patient_id) { out.textContent = ""; return; }
     const result = await api("POST", "appointments/check", body);
-    if (!result.ok) { out.textContent = errorText(result); out.className = "book-check error"; return; }
+    if (!result.ok) { out.textContent = errorText(result, bookingZone()); out.className = "book-check error"; return; }
     const d = result.data;
+    const tz = locationTz(String(d.location_id)) || bookingZone();  // where it would take place
     if (d.ok && !d.availability) { out.textContent = S.free; out.className = "book-check ok"; return; }
     let text = "";
-    if (d.conflicts.length) text += S.taken + " " + d.conflicts.map((c) => `${timeRange(c.start, c.end)} (${c.on.map((o) => S.on[o] || o).join(", ")})`).join("; ") + ". ";
+    if (d.conflicts.length) text += S.taken + " " + d.conflicts.map((c) => `${timeRange(c.start, c.end, tz)} (${c.on.map((o) => S.on[o] || o).join(", ")})`).join("; ") + ". ";
     if (d.availability) text += d.availability_message + (d.may_override ? " " + S.overrideNote : "") + " ";
-    if (d.alternatives.length) text += S.nextFree + " " + d.alternatives.map((a) => shortTime(a.start)).join(", ");
+    if (d.alternatives.length) text += S.nextFree + " " + d.alternatives.map((a) => shortTime(a.start, tz)).join(", ");
     out.textContent = text;
     out.className = "book-check " + (d.ok ? "warn" : "error");
   }
@@ -363,7 +404,7 @@
       result = await api("POST", "appointments", body);
     }
     if (!result.ok) {
-      el("book-errors").textContent = errorText(result);
+      el("book-errors").textContent = errorText(result, bookingZone());
       const details = (result.data && result.data.error && result.data.error.details) || {};
       for (const name of Object.keys(details)) {
         const input = f(name);
@@ -384,7 +425,9 @@
     ["confirmed", S.actions.confirm], ["checked_in", S.actions.checkIn], ["in_progress", S.actions.start],
     ["completed", S.actions.complete], ["no_show", S.actions.noShow], ["cancelled", S.actions.cancel],
   ];
+  let opener = null;  // what had the focus when the dialog opened, to give it back
   function openEvent(a) {
+    opener = document.activeElement;
     el("event-title").textContent = a.kind === "block" ? S.blocked : (a.patient ? a.patient.name : "");
     const facts = el("event-facts");
     facts.innerHTML = "";
@@ -393,7 +436,7 @@
       const dd = document.createElement("dd"); dd.textContent = value;
       facts.append(dt, dd);
     };
-    add(S.when, timeRange(a.start, a.end));
+    add(S.when, timeRange(a.start, a.end, zoneOf(a)));
     if (a.service) add(S.service, a.service.name);
     add(S.practitioner, a.practitioner.name);
     add(S.where, a.location.name + (a.room ? " · " + a.room.name : ""));
@@ -401,6 +444,8 @@
     if (a.series_id) add(S.series, S.recurring);
     if (a.cancel_reason) add(S.reason, a.cancel_reason);
     el("event-errors").textContent = "";
+    el("event-reason").value = "";
+    eventDialog.querySelector("input[name=scope][value=this]").checked = true;
     el("event-scope").hidden = !a.series_id;
     const buttons = el("event-actions");
     buttons.innerHTML = "";
@@ -414,9 +459,126 @@
       b.addEventListener("click", () => setStatus(a, status));
       buttons.appendChild(b);
     }
+    editSetUp(a);
     eventDialog.showModal();
   }
   eventDialog.querySelector("[data-close]").addEventListener("click", () => eventDialog.close());
+  eventDialog.addEventListener("close", () => {
+    if (pendingFocus) return;  // the changed appointment gets it once redrawn
+    const active = document.activeElement;
+    if (active && active !== document.body && !eventDialog.contains(active)) return;
+    const back = opener && opener.isConnected && opener !== document.body ? opener
+      : document.querySelector(`.ec-event[data-appointment-id="${editing && editing.id}"]`);
+    if (back) back.focus();
+  });
+
+  // --- event dialog: edit the time (the keyboard's way to move and resize) -------------------
+  const editForm = el("edit-form");
+  const ef = (name) => editForm.elements[name];
+  const editToggle = el("edit-toggle");
+  const MOVABLE = ["held", "scheduled", "confirmed"];
+  const FIELD_OF = { start: "start", date: "start", end: "end", practitioner_id: "practitioner_id", room_id: "room_id" };
+  let editing = null;
+  let lastStart = "";
+  const minutesOf = (hm) => { const [h, m] = hm.split(":").map(Number); return h * 60 + m; };
+  const hm = (total) => { const t = ((total % 1440) + 1440) % 1440; return `${pad(Math.floor(t / 60))}:${pad(t % 60)}`; };
+
+  function editErrorsClear() {
+    editForm.querySelectorAll(".field-error").forEach((x) => { x.textContent = ""; });
+    editForm.querySelectorAll("[aria-invalid]").forEach((x) => x.removeAttribute("aria-invalid"));
+    editForm.querySelectorAll(".has-error").forEach((x) => x.classList.remove("has-error"));
+    el("edit-errors").textContent = "";
+  }
+  function editSetUp(a) {
+    editing = a;
+    const movable = cfg.canUpdate && MOVABLE.includes(a.status);
+    editToggle.hidden = !movable;
+    editToggle.setAttribute("aria-expanded", "false");
+    editForm.hidden = true;
+    editErrorsClear();
+    if (!movable) return;
+    const tz = zoneOf(a);  // the form's times are wall times at the appointment's location
+    const start = wallOf(new Date(a.start), tz);
+    const end = wallOf(new Date(a.end), tz);
+    ef("date").value = start.slice(0, 10);
+    ef("start").value = start.slice(11, 16);
+    ef("end").value = end.slice(11, 16);
+    lastStart = ef("start").value;
+    const people = cfg.practitioners.filter((p) => p.id === a.practitioner.id || !a.service || p.services.includes(a.service.id));
+    if (!people.some((p) => p.id === a.practitioner.id)) people.unshift({ id: a.practitioner.id, name: a.practitioner.name });
+    fillSelect(ef("practitioner_id"), people, a.practitioner.id);
+    const rooms = cfg.rooms.filter((r) => r.location === a.location.id);
+    if (a.room && !rooms.some((r) => r.id === a.room.id)) rooms.unshift({ id: a.room.id, name: a.room.name });
+    fillSelect(ef("room_id"), rooms, a.room ? a.room.id : "", S.noRoom);
+    el("edit-zone").textContent = S.timeZoneIs.replace("%s", tz);
+  }
+  editToggle.addEventListener("click", () => {
+    const show = editForm.hidden;
+    editForm.hidden = !show;
+    editToggle.setAttribute("aria-expanded", String(show));
+    if (show) ef("date").focus();
+  });
+  ef("start").addEventListener("change", () => {  // the end follows the start, keeping the length
+    const now = ef("start").value;
+    if (now && lastStart && ef("end").value) ef("end").value = hm(minutesOf(ef("end").value) + minutesOf(now) - minutesOf(lastStart));
+    if (now) lastStart = now;
+  });
+  function editErrorsShow(details, summary) {
+    let first = null;
+    const extra = [];
+    for (const [key, messages] of Object.entries(details)) {
+      if (!Array.isArray(messages) || ["conflicts", "alternatives", "allowed"].includes(key)) continue;
+      const name = FIELD_OF[key];
+      if (!name) { extra.push(messages.join(" ")); continue; }
+      el(`edit-${name}-error`).textContent = messages.join(" ");
+      const inputs = name === "start" ? [ef("date"), ef("start")] : [ef(name)];
+      for (const input of inputs) {
+        input.setAttribute("aria-invalid", "true");
+        input.closest(".field").classList.add("has-error");
+      }
+      first = first || inputs[inputs.length - 1];
+    }
+    el("edit-errors").textContent = [summary, ...extra].filter(Boolean).join(" ");
+    (first || ef("start")).focus();  // the start field is described by the reason too
+  }
+  editForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const a = editing;
+    editErrorsClear();
+    const missing = {};
+    if (!ef("date").value) missing.date = [S.required];
+    if (!ef("start").value) missing.start = [S.required];
+    if (Object.keys(missing).length) { editErrorsShow(missing, ""); return; }
+    const tz = zoneOf(a);
+    const at = (time) => isoWithOffset(instantOf(`${ef("date").value}T${time}:00`, tz), tz);
+    const body = { start: at(ef("start").value) };
+    if (ef("end").value) body.end = at(ef("end").value);
+    if (ef("practitioner_id").value !== a.practitioner.id) body.practitioner_id = ef("practitioner_id").value;
+    const room = ef("room_id").value || null;
+    if (room !== (a.room ? a.room.id : null)) body.room_id = room;
+    let scope = "this";
+    if (a.series_id) {
+      scope = await askScope();
+      editForm.querySelector("[type=submit]").focus();  // back from the question
+      if (!scope) return;
+    }
+    const result = await api("PATCH", `appointments/${a.id}?scope=${scope}`, body);
+    if (!result.ok) {  // refused: the reason next to the fields, what was typed kept
+      const err = (result.data && result.data.error) || {};
+      editErrorsShow(err.details || {}, S.moveRefused + " " + errorText(result, tz));
+      return;
+    }
+    focusLater(a.id);
+    eventDialog.close();
+    say(S.moved, "success");
+    const view = calendar.getView();
+    const shown = wallOf(new Date(body.start), zone);
+    if (shown < floating(view.activeStart) || shown >= floating(view.activeEnd)) {
+      calendar.setOption("date", shown.slice(0, 10));  // follow it to another week (refetches)
+    } else {
+      calendar.refetchEvents();
+    }
+  });
   async function setStatus(a, status) {
     const reason = el("event-reason").value;
     let result;
@@ -427,7 +589,8 @@
     } else {
       result = await api("POST", `appointments/${a.id}/status`, { status, reason });
     }
-    if (!result.ok) { el("event-errors").textContent = errorText(result); return; }
+    if (!result.ok) { el("event-errors").textContent = errorText(result, zoneOf(a)); return; }
+    focusLater(a.id);
     eventDialog.close();
     say(S.updated, "success");
     calendar.refetchEvents();
