@@ -93,6 +93,12 @@ def test_rule_features_and_limits():
     assert len(endless.occurrences) == 500 and endless.truncated
     two_years = _expand("FREQ=WEEKLY", datetime(2030, 1, 7, 10), PARIS)
     assert two_years.truncated and two_years.occurrences[-1].wall < datetime(2032, 1, 8)
+    # a count that reaches past two years stops at the horizon too, and says so
+    counted = _expand("FREQ=WEEKLY;COUNT=300", datetime(2030, 1, 7, 10), PARIS)
+    assert counted.truncated and counted.occurrences[-1].wall < datetime(2032, 1, 8)
+    assert len(counted.occurrences) == len(two_years.occurrences)
+    within = _expand("FREQ=WEEKLY;COUNT=100", datetime(2030, 1, 7, 10), PARIS)
+    assert len(within.occurrences) == 100 and not within.truncated
 
 
 @pytest.mark.parametrize(

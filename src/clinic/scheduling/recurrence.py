@@ -225,7 +225,8 @@ def expand(
         dtstart=wall_start,
         interval=rule.interval,
         count=rule.count,
-        until=until,
+        # dateutil deprecates COUNT together with UNTIL: with a count, the bound is applied below.
+        until=None if rule.count else until,
         byweekday=rule.byweekday,
         bymonthday=rule.bymonthday,
         bysetpos=rule.bysetpos,
@@ -236,6 +237,9 @@ def expand(
     truncated = False
     produced = 0
     for wall in generator:
+        if rule.count and wall > until:
+            truncated = ended_on is None or datetime.combine(ended_on, time.max) > horizon
+            break
         produced += 1
         if produced > MAX_OCCURRENCES:
             truncated = True
