@@ -153,6 +153,51 @@ def test_weekly_availability_editor(client, clinic):
         assert AvailabilityRule.objects.filter(practitioner=clinic.practitioner).count() == 3
 
 
+def test_weekly_editor_keeps_what_it_does_not_show(client, clinic):
+    """Saving the week replaces only plain periods: rules with a modality or a daily maximum are
+    listed apart and survive, and a day with three periods shows (and keeps) all three."""
+    from datetime import time as t
+
+    from clinic.scheduling.models import AvailabilityRule
+
+    with tenant_context(clinic.org.id):
+        AvailabilityRule.objects.filter(practitioner=clinic.practitioner).delete()
+        base = dict(practitioner=clinic.practitioner, location=clinic.location)
+        for start, end in ((t(8), t(10)), (t(11), t(13)), (t(14), t(16))):
+            AvailabilityRule.objects.create(**base, weekday=0, start_time=start, end_time=end)
+        AvailabilityRule.objects.create(
+            **base, weekday=2, start_time=t(9), end_time=t(12), modality="telehealth"
+        )
+        AvailabilityRule.objects.create(
+            **base, weekday=4, start_time=t(9), end_time=t(17), max_appointments=3
+        )
+    client.force_login(clinic.owner.user)
+    url = f"/availability/{clinic.practitioner.id}/"
+    page = client.get(url).content.decode()
+    assert 'name="spans" value="4"' in page and 'value="14:00"' in page
+    assert 'name="d0_2_start"' in page and 'name="d0_3_start"' in page
+    # the form as the page shows it, saved unchanged
+    form = {"location_id": str(clinic.location.id), "spans": "4"}
+    for i, (start, end) in enumerate((("08:00", "10:00"), ("11:00", "13:00"), ("14:00", "16:00"))):
+        form[f"d0_{i}_start"], form[f"d0_{i}_end"] = start, end
+    assert client.post(url, form).status_code == 200
+    with tenant_context(clinic.org.id):
+        kept = sorted(
+            (r.weekday, str(r.start_time), r.modality, r.max_appointments)
+            for r in AvailabilityRule.objects.filter(practitioner=clinic.practitioner)
+        )
+    assert kept == [
+        (0, "08:00:00", "", None),
+        (0, "11:00:00", "", None),
+        (0, "14:00:00", "", None),
+        (2, "09:00:00", "telehealth", None),
+        (4, "09:00:00", "", 3),
+    ]
+    overlapping = dict(form, d0_3_start="15:00", d0_3_end="17:00")
+    refused = client.post(url, overlapping)
+    assert refused.status_code == 422 and 'id="d0_3_error"' in refused.content.decode()
+
+
 def test_availability_exception_from_the_page(client, clinic):
     from clinic.scheduling.models import AvailabilityException
 

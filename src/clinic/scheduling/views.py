@@ -32,6 +32,7 @@ WEEKDAYS = [
     (6, gettext_lazy("Sunday")),
 ]
 SPANS_PER_DAY = 2
+MAX_SPANS_PER_DAY = 12
 ICS_PAST_DAYS = 31
 ICS_FUTURE_DAYS = 366
 
@@ -232,11 +233,20 @@ def _parse_time(value: str) -> time | None:
         return None
 
 
+def _spans_posted(post) -> int:
+    """How many periods per day the submitted form had (it shows every existing one)."""
+    try:
+        return min(max(int(post.get("spans", SPANS_PER_DAY)), SPANS_PER_DAY), MAX_SPANS_PER_DAY)
+    except ValueError:
+        return SPANS_PER_DAY
+
+
 def _week_from_post(post) -> tuple[dict[int, list[tuple[time, time]]], dict[str, list[str]]]:
     days: dict[int, list[tuple[time, time]]] = {}
     errors: dict[str, list[str]] = {}
+    positions: dict[tuple[int, time, time], int] = {}
     for weekday, _label in WEEKDAYS:
-        for i in range(SPANS_PER_DAY):
+        for i in range(_spans_posted(post)):
             start_raw = post.get(f"d{weekday}_{i}_start", "")
             end_raw = post.get(f"d{weekday}_{i}_end", "")
             if not start_raw and not end_raw:
@@ -249,11 +259,13 @@ def _week_from_post(post) -> tuple[dict[int, list[tuple[time, time]]], dict[str,
                 errors[key] = [_("The end must be after the start.")]
             else:
                 days.setdefault(weekday, []).append((start, end))
+                positions[(weekday, start, end)] = i
     for weekday, spans in days.items():
         spans.sort()
-        for (_a, first_end), (second_start, _b) in itertools.pairwise(spans):
+        for (_a, first_end), (second_start, second_end) in itertools.pairwise(spans):
             if second_start < first_end:
-                errors[f"d{weekday}_1"] = [_("The two periods overlap.")]
+                where = positions[(weekday, second_start, second_end)]
+                errors[f"d{weekday}_{where}"] = [_("The two periods overlap.")]
     return days, errors
 
 
@@ -297,18 +309,26 @@ def availability_edit(request, practitioner_id):
         if errors:
             status = 422
     rules = list(selectors.rules_list(actor, practitioner_id=practitioner.id))
-    weekly = [
-        r
-        for r in rules
-        if str(r.location_id) == str(location_id)
-        and r.effective_from is None
-        and r.effective_to is None
-    ]
+    plain = set()
+    if location_id:
+        plain = set(
+            selectors.weekly_plain_rules(
+                practitioner_id=practitioner.id, location_id=location_id
+            ).values_list("id", flat=True)
+        )
+    weekly = [r for r in rules if r.id in plain]
+    # Every existing period is shown (and so kept on save), with room for one more.
+    most = max((sum(1 for r in weekly if r.weekday == d) for d, _l in WEEKDAYS), default=0)
+    spans_per_day = (
+        _spans_posted(posted)
+        if posted is not None
+        else min(max(SPANS_PER_DAY, most + 1), MAX_SPANS_PER_DAY)
+    )
     rows = []
     for weekday, label in WEEKDAYS:
-        spans = [r for r in weekly if r.weekday == weekday]
+        spans = sorted((r for r in weekly if r.weekday == weekday), key=lambda r: r.start_time)
         cells = []
-        for i in range(SPANS_PER_DAY):
+        for i in range(spans_per_day):
             if posted is not None:
                 start = posted.get(f"d{weekday}_{i}_start", "")
                 end = posted.get(f"d{weekday}_{i}_end", "")
@@ -344,6 +364,9 @@ def availability_edit(request, practitioner_id):
             "locations": locations,
             "location_id": str(location_id),
             "rows": rows,
+            "spans_per_day": spans_per_day,
+            "period_headers": [_("First period"), _("Second period")]
+            + [_("Period %(n)d") % {"n": n + 1} for n in range(2, spans_per_day)],
             "errors": errors,
             "saved": saved,
             "other_rules": other_rules,
