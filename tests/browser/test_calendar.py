@@ -341,3 +341,56 @@ def test_arabic_dialogs_and_calendar_are_right_to_left(browser_page, committed_p
     expect(page.locator("#edit-form legend")).to_have_text("تعديل الوقت")
     assert page.eval_on_selector("#event-dialog", direction) == "rtl"
     assert page.eval_on_selector("#edit-form", direction) == "rtl"
+
+
+def test_times_in_the_appointments_zone_and_field_errors_inline(browser_page, committed_persona):
+    owner = committed_persona("owner")  # the organisation is in Europe/Paris
+    clinic = clinic_build(owner, time_zone="America/New_York")
+    appointment = _book(clinic, clinic.patients[0], 16)  # 16:00 in Paris, 10:00 in New York
+    page = browser_page
+    login(page, owner)
+    _open_week(page, clinic)
+    page.locator(f'.ec-event[data-appointment-id="{appointment["id"]}"]').click()
+    dialog = page.locator("#event-dialog")
+    expect(dialog.locator("#event-facts")).to_contain_text(re.compile(r"10:00.*America/New_York"))
+    dialog.get_by_role("button", name="Edit time").click()
+    expect(dialog.get_by_label("Start time")).to_have_value("10:00")
+    expect(dialog.locator("#edit-zone")).to_have_text("Time zone: America/New_York")
+
+    end = dialog.get_by_label("End time")
+    end.fill("09:00")  # before the start: 422, the message next to the field
+    with page.expect_response(_is_api("PATCH", appointment["id"])) as refused:
+        dialog.get_by_role("button", name="Save new time").click()
+    assert refused.value.status == 422
+    expect(dialog.locator("#edit-end-error")).not_to_be_empty()
+    expect(end).to_have_attribute("aria-invalid", "true")
+    expect(end).to_have_value("09:00")
+    expect(end).to_be_focused()
+
+
+def test_location_filter_shows_practitioners_working_there_by_rule(browser_page, committed_persona):
+    from datetime import time
+
+    from clinic.core.tenancy import tenant_context
+    from clinic.directory.models import Location
+    from clinic.scheduling.models import AvailabilityRule
+
+    owner = committed_persona("owner")
+    clinic = clinic_build(owner)
+    with tenant_context(owner.org.id, owner.user.id):
+        annex = Location.objects.create(name="Annex", time_zone="Europe/Paris")
+        AvailabilityRule.objects.create(
+            practitioner=clinic.other_practitioner,
+            location=annex,
+            weekday=5,
+            start_time=time(9),
+            end_time=time(12),
+        )
+    page = browser_page
+    login(page, owner)
+    page.goto(f"/calendar/?date={MONDAY.isoformat()}")
+    page.get_by_role("button", name="day by column").click()
+    page.select_option("#cal-location", str(annex.id))
+    heads = page.locator(".ec-header .ec-col-head")
+    expect(heads.filter(has_text=clinic.other_practitioner.display_name)).to_have_count(1)
+    expect(heads.filter(has_text=clinic.practitioner.display_name)).to_have_count(0)
