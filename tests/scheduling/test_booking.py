@@ -152,7 +152,6 @@ def test_shared_room_refuses_beyond_capacity(api, clinic, booking):
         )
     with tenant_context(clinic.org.id):
         from clinic.directory.models import Practitioner, PractitionerService
-
         from clinic.scheduling.models import Appointment, AvailabilityRule
 
         p3 = Practitioner.objects.create(display_name="Dr Three", default_location=clinic.location)

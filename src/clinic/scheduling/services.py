@@ -459,10 +459,7 @@ def _room_capacity_check(
             .values_list("id", "start_at", "end_at", "status", "kind", "hold_expires_at")
         )
         if len(taken) >= plan.room.capacity:
-            full += [
-                selectors.ConflictRow(index, *row, on=["room"])
-                for row in taken
-            ]
+            full += [selectors.ConflictRow(index, *row, on=["room"]) for row in taken]
     if full:
         raise _conflict(
             actor,
