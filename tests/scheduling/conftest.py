@@ -61,7 +61,9 @@ def clinic_build(
 
     n = next(_n)
     with tenant_context(owner.org.id, owner.user.id):
-        location = Location.objects.create(name=f"Site {n}", time_zone=time_zone)
+        # Not "Site n": the directory factories number their own "Site n" locations, and both may
+        # run in one organization (the RLS proof's row makers).
+        location = Location.objects.create(name=f"Scheduling site {n}", time_zone=time_zone)
         room = Room.objects.create(location=location, name=f"Room {n}", capacity=1)
         shared = Room.objects.create(location=location, name=f"Gym {n}", capacity=2)
         p1 = Practitioner.objects.create(

@@ -35,12 +35,12 @@ from django.db import transaction
 from django_tasks import task as _task
 
 from clinic.core.tenancy import (
-    TenantState,
-    _set_db,
+    request_meta,
+    settings_activate,
     tenant_reset,
     tenant_state_isolated,
+    tenant_state_set,
 )
-from clinic.core.tenancy import _state as _tenant_state
 
 
 class PermanentTaskError(Exception):
@@ -98,21 +98,17 @@ def task_tenant_context(organization_id, user_id=None):
     Tasks declared with `atomic=False` open one of these per step."""
     task_id = current_task_id()
     with transaction.atomic():
-        # One round trip: the audit metadata and the tenant (what request_meta_activate and
-        # tenant_activate set, in one statement), then the context variable.
+        # One round trip: the audit metadata and the tenant, then the context variable.
         org = uuid.UUID(str(organization_id))
         user = uuid.UUID(str(user_id)) if user_id else None
-        _set_db(
-            {
-                "app.request_id": f"task:{task_id}"[:64] if task_id else "task",
-                "app.ip": None,
-                "app.user_agent": "clinic-worker",
-                "app.org_id": str(org),
-                "app.user_id": str(user) if user else None,
-                "app.token_hash": None,
-            }
+        settings = request_meta(
+            request_id=f"task:{task_id}"[:64] if task_id else "task",
+            ip=None,
+            user_agent="clinic-worker",
         )
-        token = _tenant_state.set(TenantState(org, user))
+        settings.update({"app.org_id": str(org), "app.user_id": str(user) if user else None})
+        settings_activate(settings)
+        token = tenant_state_set(org, user)
         try:
             yield
         finally:

@@ -79,12 +79,6 @@ def settings_activate(settings: dict[str, str | None], using: str = "default") -
     _set_db(settings, using)
 
 
-def request_meta_activate(
-    *, request_id: str | None, ip: str | None, user_agent: str | None, using: str = "default"
-) -> None:
-    settings_activate(request_meta(request_id=request_id, ip=ip, user_agent=user_agent), using)
-
-
 def tenant_activate(
     org_id: uuid.UUID | str | None,
     user_id: uuid.UUID | str | None = None,

@@ -418,6 +418,23 @@ def appointments_range_json(*, limit: int = 5000, hide_notes: bool, **filters) -
 # --- availability and busy time -----------------------------------------------------------------
 
 
+def practitioner_locations(practitioners: Iterable[Practitioner]) -> dict[uuid.UUID, set]:
+    """Where each practitioner works: the default location and the location of every weekly
+    rule that has not ended (one query), so a location filter also shows visitors."""
+    practitioners = list(practitioners)
+    works_at = {
+        p.id: {p.default_location_id} if p.default_location_id else set() for p in practitioners
+    }
+    for practitioner_id, location_id in (
+        AvailabilityRule.objects.filter(practitioner_id__in=[p.id for p in practitioners])
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=timezone.localdate()))
+        .values_list("practitioner_id", "location_id")
+        .distinct()
+    ):
+        works_at.setdefault(practitioner_id, set()).add(location_id)
+    return works_at
+
+
 def weekly_plain_rules(*, practitioner_id, location_id) -> QuerySet:
     """The rules the weekly editor shows and replaces: open-ended, any modality, no maximum."""
     return AvailabilityRule.objects.filter(
@@ -525,14 +542,18 @@ def _instant(microseconds: int | None) -> datetime | None:
 
 @dataclass
 class BusyData:
-    busy: list[slotmath.BusyRow]
-    exceptions: list[slotmath.ExceptionRow]
-    patient_busy: list[tuple[datetime, datetime]]
-    # With as_us=True, instead of `busy` and `patient_busy`: occupied intervals per practitioner
-    # and the patient's own intervals in microseconds, and the starts that count for a day.
-    busy_us: dict[uuid.UUID, list[tuple[int, int]]] = field(default_factory=dict)
-    patient_busy_us: list[tuple[int, int]] = field(default_factory=list)
+    """What stands in the way, instants in microseconds since the epoch (the slot arithmetic's
+    form): occupied intervals per practitioner, the patient's own appointments, and the starts
+    of the appointments that count towards a daily maximum (read one by one, not merged)."""
+
+    busy: dict[uuid.UUID, list[tuple[int, int]]] = field(default_factory=dict)
+    patient_busy: list[tuple[int, int]] = field(default_factory=list)
     counted: list[tuple[uuid.UUID, datetime]] = field(default_factory=list)
+    exceptions: list[slotmath.ExceptionRow] = field(default_factory=list)
+
+    def appointments_on(self, day, zone: ZoneInfo) -> int:
+        """Appointments starting on this local day (for a rule's daily maximum)."""
+        return sum(1 for _p, start in self.counted if start.astimezone(zone).date() == day)
 
 
 def busy_load(
@@ -543,14 +564,12 @@ def busy_load(
     patient_id: uuid.UUID | None = None,
     ignore_ids: Sequence[uuid.UUID] = (),
     merged: bool = False,
-    as_us: bool = False,
 ) -> BusyData:
     """Busy intervals (appointments, live holds, blocks), the patient's own appointments and the
     availability exceptions of all the given practitioners over [start, end): ONE query.
     `merged`: the busy time of each practitioner as a union (multirange) — when no daily
-    maximum needs the appointments counted one by one. `as_us`: intervals stay integers (the
-    slot search's form)."""
-    data = BusyData([], [], [])
+    maximum needs the appointments counted one by one."""
+    data = BusyData()
     if not practitioner_ids:
         return data
     now = timezone.now()
@@ -569,33 +588,17 @@ def busy_load(
             },
         )
         rows = cur.fetchall()
-    busy_us = data.busy_us
     for kind, practitioner_id, s, e, counted, location_id, zone, starts, ends in rows:
-        if kind == "busy" and starts is not None:  # merged: all of a practitioner's intervals
-            if as_us:
-                busy_us[practitioner_id] = list(zip(starts, ends, strict=True))
-            else:
-                data.busy.extend(
-                    slotmath.BusyRow(practitioner_id, _instant(a), _instant(b))
-                    for a, b in zip(starts, ends, strict=True)
-                )
-        elif kind == "busy":
-            if not as_us:
-                data.busy.append(
-                    slotmath.BusyRow(practitioner_id, _instant(s), _instant(e), _instant(counted))
-                )
+        if kind == "busy":
+            intervals = data.busy.setdefault(practitioner_id, [])
+            if starts is not None:  # merged: all of the practitioner's intervals at once
+                intervals.extend(zip(starts, ends, strict=True))
                 continue
-            intervals = busy_us.get(practitioner_id)
-            if intervals is None:
-                intervals = busy_us[practitioner_id] = []
             intervals.append((s, e))
             if counted is not None:
                 data.counted.append((practitioner_id, _instant(counted)))
         elif kind == "patient":
-            if as_us:
-                data.patient_busy_us.append((s, e))
-            else:
-                data.patient_busy.append((_instant(s), _instant(e)))
+            data.patient_busy.append((s, e))
         else:
             data.exceptions.append(
                 slotmath.ExceptionRow(
@@ -661,13 +664,7 @@ def availability_check(
     day_count = 0
     for window in windows:
         if window.start <= occupied_start < window.end and window.max_appointments:
-            local_day = start.astimezone(window.tz).date()
-            day_count = sum(
-                1
-                for b in data.busy
-                if b.counts_for_day is not None
-                and b.counts_for_day.astimezone(window.tz).date() == local_day
-            )
+            day_count = data.appointments_on(start.astimezone(window.tz).date(), window.tz)
             break
     return slotmath.fits(
         windows=windows,
@@ -760,19 +757,18 @@ def slots_find(
         patient_id=patient_id,
         ignore_ids=ignore_ids,
         merged=not any(r.max_appointments for r in rules),
-        as_us=True,
     )
     if location_id:
         data.exceptions = [
             e for e in data.exceptions if e.kind == "blocked" or e.location_id == location_id
         ]
     windows = slotmath.windows_build(rules, data.exceptions, span_start, span_end)
-    busy = data.busy_us
-    if data.patient_busy_us:
+    busy = data.busy
+    if data.patient_busy:
         # The patient cannot be in two places: their appointments, widened by this service's
         # buffers, are busy time for every candidate.
         pre, post = slotmath.us(before), slotmath.us(after)
-        own = [(s - pre, e + post) for s, e in data.patient_busy_us]
+        own = [(s - pre, e + post) for s, e in data.patient_busy]
         busy = {p: busy.get(p, []) + own for p in ids}
     found = slotmath.slots_free(
         windows=windows,

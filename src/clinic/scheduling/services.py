@@ -367,12 +367,7 @@ def _availability_refusal(
             if window_tz is not None:
                 day = plan.start.astimezone(window_tz).date()
                 if day not in counts:
-                    counts[day] = sum(
-                        1
-                        for b in data.busy
-                        if b.counts_for_day is not None
-                        and b.counts_for_day.astimezone(window_tz).date() == day
-                    )
+                    counts[day] = data.appointments_on(day, window_tz)
                 count = counts[day]
             ok, reason, _window = slotmath.fits(
                 windows=windows,
@@ -529,23 +524,23 @@ def _write(
     from django.db import OperationalError
     from psycopg import errors as pg_errors
 
-    def attempt():
-        for attempt in range(5):
+    def write_retrying_deadlocks():
+        for tries_left in reversed(range(5)):
             try:
                 with transaction.atomic():
                     return write()
             except OperationalError as exc:
-                if not isinstance(exc.__cause__, pg_errors.DeadlockDetected) or attempt == 4:
+                if not isinstance(exc.__cause__, pg_errors.DeadlockDetected) or not tries_left:
                     raise
-        return None  # unreachable: the last attempt returns or raises
+        raise AssertionError("unreachable: the last try returns or raises")
 
     try:
         try:
-            return attempt()
+            return write_retrying_deadlocks()
         except IntegrityError as exc:
             if _exclusion_violation(exc) is None or not _expired_holds_clear(plans):
                 raise
-        return attempt()
+        return write_retrying_deadlocks()
     except IntegrityError as exc:
         if _exclusion_violation(exc) is None:
             raise
@@ -1166,7 +1161,7 @@ def appointment_status_set(
     if current == AppointmentStatus.HELD and appointment.hold_id:
         # A held row belongs to its hold: scheduling it confirms the whole hold, atomically
         # (every slot of it, and the hold's own state), exactly as POST /holds/{id}/confirm.
-        hold_confirm(actor=actor, hold=Hold(id=appointment.hold_id))
+        hold_confirm(actor=actor, hold=appointment.hold)
         appointment.refresh_from_db()
         return appointment
     if current == AppointmentStatus.HELD:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, time, timedelta
 
-from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -60,21 +59,7 @@ def calendar(request):
         practitioner_id__in=[p.id for p in practitioners]
     ).values_list("practitioner_id", "service_id"):
         links.setdefault(str(practitioner_id), []).append(str(service_id))
-    # Where each practitioner works: the default location and every location of a weekly rule
-    # that has not ended, so the location filter also shows visiting practitioners.
-    works_at = {
-        str(p.id): {str(p.default_location_id)} if p.default_location_id else set()
-        for p in practitioners
-    }
-    from clinic.scheduling.models import AvailabilityRule
-
-    for practitioner_id, location_id in (
-        AvailabilityRule.objects.filter(practitioner_id__in=[p.id for p in practitioners])
-        .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=timezone.localdate()))
-        .values_list("practitioner_id", "location_id")
-        .distinct()
-    ):
-        works_at.setdefault(str(practitioner_id), set()).add(str(location_id))
+    works_at = selectors.practitioner_locations(practitioners)
     config = {
         "timeZone": actor.organization.time_zone,
         "api": "/api/v1/",
@@ -90,7 +75,7 @@ def calendar(request):
                 "colour": p.colour,
                 "services": links.get(str(p.id), []),
                 "location": str(p.default_location_id or ""),
-                "locations": sorted(works_at.get(str(p.id), ())),
+                "locations": sorted(str(loc) for loc in works_at.get(p.id, ())),
             }
             for p in practitioners
         ],
@@ -309,14 +294,15 @@ def availability_edit(request, practitioner_id):
         if errors:
             status = 422
     rules = list(selectors.rules_list(actor, practitioner_id=practitioner.id))
-    plain = set()
-    if location_id:
-        plain = set(
+    weekly = (
+        list(
             selectors.weekly_plain_rules(
                 practitioner_id=practitioner.id, location_id=location_id
-            ).values_list("id", flat=True)
+            ).order_by("weekday", "start_time")
         )
-    weekly = [r for r in rules if r.id in plain]
+        if location_id
+        else []
+    )
     # Every existing period is shown (and so kept on save), with room for one more.
     most = max((sum(1 for r in weekly if r.weekday == d) for d, _l in WEEKDAYS), default=0)
     spans_per_day = (
@@ -326,7 +312,7 @@ def availability_edit(request, practitioner_id):
     )
     rows = []
     for weekday, label in WEEKDAYS:
-        spans = sorted((r for r in weekly if r.weekday == weekday), key=lambda r: r.start_time)
+        spans = [r for r in weekly if r.weekday == weekday]
         cells = []
         for i in range(spans_per_day):
             if posted is not None:
