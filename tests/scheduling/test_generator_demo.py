@@ -100,17 +100,19 @@ def test_demo_has_hours_and_a_live_week():
 
 
 @pytest.mark.parametrize(
-    ("today", "monday"),
+    ("today", "first", "last"),
     [
-        ("2026-11-16", "2026-11-16"),  # Monday: this week
-        ("2026-11-20", "2026-11-16"),  # Friday: this week
-        ("2026-11-21", "2026-11-23"),  # Saturday: the week about to start
-        ("2026-11-22", "2026-11-23"),  # Sunday
+        ("2026-11-16", "2026-11-16", "2026-11-20"),  # Monday: this week
+        ("2026-11-20", "2026-11-16", "2026-11-20"),  # Friday: this week
+        ("2026-11-21", "2026-11-16", "2026-11-27"),  # Saturday: this week and the coming one
+        ("2026-11-22", "2026-11-16", "2026-11-27"),  # Sunday
     ],
 )
-def test_demo_week_is_never_all_past(today, monday):
+def test_demo_books_this_working_week_and_at_the_weekend_the_next(today, first, last):
     from datetime import date
 
-    from clinic.scheduling.demo import demo_week_start
+    from clinic.scheduling.demo import demo_days
 
-    assert demo_week_start(date.fromisoformat(today)) == date.fromisoformat(monday)
+    days = demo_days(date.fromisoformat(today))
+    assert days[0] == date.fromisoformat(first) and days[-1] == date.fromisoformat(last)
+    assert all(d.weekday() < 5 for d in days) and len(days) == len(set(days))

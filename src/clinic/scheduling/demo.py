@@ -52,12 +52,11 @@ def scheduling_demo_create(*, organization) -> int:
     if not patients:
         return 0
     rng = random.Random(f"demo:{organization.slug}")
-    monday = demo_week_start(timezone.localdate(timezone=tz(organization.time_zone)))
+    days = demo_days(timezone.localdate(timezone=tz(organization.time_zone)))
     booked = []
     for p in practitioners:
         zone = tz((p.default_location or first_location).time_zone)
-        for day_offset in range(5):
-            day = monday + timedelta(days=day_offset)
+        for day in days:
             for start, end in HOURS:
                 cursor = datetime.combine(day, start, tzinfo=zone)
                 stop = datetime.combine(day, end, tzinfo=zone)
@@ -97,6 +96,7 @@ def scheduling_demo_create(*, organization) -> int:
     p = practitioners[0]
     if offered.get(p.id):
         zone = tz((p.default_location or first_location).time_zone)
+        monday = days[0] - timedelta(days=days[0].weekday())
         start = datetime.combine(monday + timedelta(days=7 + 3), time(17), tzinfo=zone)
         try:
             services.series_create(
@@ -113,8 +113,10 @@ def scheduling_demo_create(*, organization) -> int:
     return len(booked)
 
 
-def demo_week_start(today: date) -> date:
-    """The Monday of the working week around `today`; at the weekend, of the week about to
-    start, so the demo's week is never all in the past."""
+def demo_days(today: date) -> list[date]:
+    """The working days the demo books: Monday to Friday of this week and, at the weekend, of
+    the coming week too, so the calendar opened today shows a lived-in week and the days ahead
+    are never all empty."""
     monday = today - timedelta(days=today.weekday())
-    return monday + timedelta(days=7) if today.weekday() >= 5 else monday
+    weeks = 2 if today.weekday() >= 5 else 1
+    return [monday + timedelta(days=7 * w + d) for w in range(weeks) for d in range(5)]
