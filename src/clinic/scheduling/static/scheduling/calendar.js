@@ -446,7 +446,6 @@
     el("event-errors").textContent = "";
     el("event-reason").value = "";
     eventDialog.querySelector("input[name=scope][value=this]").checked = true;
-    el("event-scope").hidden = !a.series_id;
     const buttons = el("event-actions");
     buttons.innerHTML = "";
     for (const [status, label] of ACTIONS) {
@@ -459,6 +458,9 @@
       b.addEventListener("click", () => setStatus(a, status));
       buttons.appendChild(b);
     }
+    // A reason and a scope only mean something when there is an action to apply them to.
+    el("event-reason-field").hidden = !buttons.children.length;
+    el("event-scope").hidden = !a.series_id || !buttons.children.length;
     editSetUp(a);
     eventDialog.showModal();
   }
