@@ -351,8 +351,7 @@ def availability_edit(request, practitioner_id):
             "location_id": str(location_id),
             "rows": rows,
             "spans_per_day": spans_per_day,
-            "period_headers": [_("First period"), _("Second period")]
-            + [_("Period %(n)d") % {"n": n + 1} for n in range(2, spans_per_day)],
+            "period_headers": [_("Period %(n)d") % {"n": n + 1} for n in range(spans_per_day)],
             "errors": errors,
             "saved": saved,
             "other_rules": other_rules,
