@@ -114,15 +114,25 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 
-# Failed logins: locked per account and, separately, per IP address.
+# Failed logins (clinic/accounts/throttle.py): the pair account + address is locked after
+# AXES_FAILURE_LIMIT failures; the account alone gets growing delays and at most
+# LOGIN_ACCOUNT_FAILURES_PER_HOUR failures (ASVS 2.2.1); an address a high hourly limit.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "email"
+AXES_USERNAME_CALLABLE = "clinic.accounts.throttle.login_username"
+AXES_CLIENT_IP_CALLABLE = "clinic.accounts.throttle.client_ip"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failure: the hourly windows count them
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "clinic.accounts.services.lockout_response"
 AXES_VERBOSE = False
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+LOGIN_ACCOUNT_FAILURES_PER_HOUR = int(os.environ.get("LOGIN_ACCOUNT_FAILURES_PER_HOUR", "100"))
+LOGIN_ACCOUNT_DELAY_AFTER = int(os.environ.get("LOGIN_ACCOUNT_DELAY_AFTER", "10"))
+LOGIN_ACCOUNT_DELAY_MAX_SECONDS = int(os.environ.get("LOGIN_ACCOUNT_DELAY_MAX_SECONDS", "60"))
+LOGIN_IP_FAILURES_PER_HOUR = int(os.environ.get("LOGIN_IP_FAILURES_PER_HOUR", "1000"))
+# Addresses or networks of reverse proxies whose X-Forwarded-For is believed (none by default).
+TRUSTED_PROXIES = [p for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -108,17 +108,6 @@ def test_failed_logins_lock_the_account(api, owner_a, settings):
     assert int(locked["Retry-After"]) > 0
 
 
-def test_failed_logins_lock_the_ip_address(api, owner_a, persona_factory, settings):
-    others = [persona_factory("assistant") for _ in range(settings.AXES_FAILURE_LIMIT)]
-    for persona in others[:-1]:
-        assert _login(api, persona, password="nope-nope-nope").status_code == 401
-    assert _login(api, others[-1], password="nope-nope-nope").status_code == 429
-    # a different account from the same address is now refused too
-    assert _login(api, owner_a).status_code == 429
-    # from another address it still works
-    assert _login(api, owner_a, REMOTE_ADDR="10.9.8.7").status_code == 201
-
-
 def test_bearer_authentication_is_one_statement_and_keeps_the_request_context(
     api, owner_a, tenant, django_assert_num_queries
 ):

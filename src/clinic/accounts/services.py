@@ -13,6 +13,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from clinic.accounts import throttle
 from clinic.accounts.models import ApiToken, Membership, Organization, User, validate_time_zone
 from clinic.accounts.roles import Role
 from clinic.accounts.selectors import memberships_of_user, organization_by_slug, token_hash
@@ -21,7 +22,6 @@ from clinic.core.errors import (
     Conflict,
     NotAuthenticated,
     NotFound,
-    TooManyRequests,
     ValidationFailed,
 )
 from clinic.core.tenancy import tenant_activate
@@ -164,14 +164,25 @@ def token_touch(token: ApiToken) -> None:
 def login_verify(
     *, request, email: str, password: str, organization_slug: str | None
 ) -> Membership:
-    """Check credentials (throttled by django-axes) and pick the membership.
+    """Check credentials (throttled: see `throttle`) and pick the membership.
 
-    Failed and successful logins are audit events; the caller must keep the writes even when it
-    answers with an error (request.keep_writes_on_error).
+    Every failure — wrong password, unknown organization, an organization the person does not
+    belong to — counts towards the same limits, and refusals are 429 with Retry-After before
+    the password is looked at.
+
+    Failed logins are audit events; the caller must keep the writes even when it answers with
+    an error (request.keep_writes_on_error). A failed attempt naming an organization goes to
+    that organization's log and holds the slug and reason, plus the email and user id only when
+    that email belongs to a member of *that* organization: an attempt naming clinic B with a
+    user of clinic A writes nothing about A's user into B's log (and does not tell B whether the
+    password was right). An attempt naming no organization, or one that does not exist, belongs
+    to no clinic: its event has no organization (operators only; no clinic can read it).
     """
     email = (email or "").strip().lower()
+    throttle.login_throttle_check(request, email)
     org = organization_by_slug(organization_slug) if organization_slug else None
     if organization_slug and org is None:
+        throttle.login_failure_record(request, email)
         audit_record(
             action="auth.login_failed",
             details={
@@ -180,15 +191,9 @@ def login_verify(
                 "reason": "unknown organization",
             },
         )
+        _raise_if_locked(request)
         raise NotAuthenticated(_("Invalid email, password or organization."))
     user = authenticate(request, username=email, password=password)
-    if getattr(request, "axes_locked_out", False):
-        raise TooManyRequests(
-            _("Too many failed login attempts. Try again in %(minutes)d minutes.")
-            % {"minutes": round(settings.AXES_COOLOFF_TIME * 60)},
-            retry_after=int(settings.AXES_COOLOFF_TIME * 3600),
-            code="too_many_attempts",
-        )
     membership = None
     if user is not None:
         memberships = memberships_of_user(user)
@@ -196,15 +201,34 @@ def login_verify(
             membership = next((m for m in memberships if m.organization_id == org.id), None)
         elif memberships:
             membership = memberships[0]
+        if membership is None:
+            # the right password, but not for this organization: a failure like any other
+            throttle.login_failure_record(request, email)
     if membership is None:
         if org is not None:
             tenant_activate(org.id)
-        audit_record(
-            action="auth.login_failed",
-            organization_id=org.id if org else None,
-            actor_id=user.id if user else None,
-            details={"email": email, "organization": organization_slug or ""},
-        )
+            member_user_id = (
+                Membership.objects.filter(user__email=email)
+                .values_list("user_id", flat=True)
+                .first()
+            )
+            audit_record(
+                action="auth.login_failed",
+                organization_id=org.id,
+                actor_id=member_user_id,
+                details={
+                    "email": email if member_user_id else "",
+                    "organization": organization_slug,
+                    "reason": "invalid credentials",
+                },
+            )
+        else:
+            audit_record(
+                action="auth.login_failed",
+                actor_id=user.id if user else None,
+                details={"email": email, "organization": "", "reason": "invalid credentials"},
+            )
+        _raise_if_locked(request)
         raise NotAuthenticated(_("Invalid email, password or organization."))
     tenant_activate(membership.organization_id, user.id)
     audit_record(
@@ -215,6 +239,12 @@ def login_verify(
         object_id=str(user.id),
     )
     return membership
+
+
+def _raise_if_locked(request) -> None:
+    refusal = throttle.login_locked_now(request)
+    if refusal is not None:
+        raise refusal
 
 
 def membership_for_org(user: User, org_id) -> Membership:

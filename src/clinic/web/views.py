@@ -20,6 +20,7 @@ from clinic.web.forms import LoginForm
 def login_view(request):
     form = LoginForm(request.POST or None)
     status = 200
+    retry_after = None
     if request.method == "POST" and form.is_valid():
         request.keep_writes_on_error = True  # failed attempts are counted and audited
         try:
@@ -32,6 +33,7 @@ def login_view(request):
         except TooManyRequests as exc:
             form.add_error(None, exc.message)
             status = 429
+            retry_after = exc.retry_after
         except DomainError as exc:
             form.add_error("password", exc.message)
             status = 401
@@ -44,7 +46,10 @@ def login_view(request):
             return redirect(target)
     elif request.method == "POST":
         status = 400
-    return render(request, "web/login.html", {"form": form}, status=status)
+    response = render(request, "web/login.html", {"form": form}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @require_POST

@@ -1,0 +1,156 @@
+"""Login throttling (ASVS 2.2.1), on django-axes' records.
+
+Three limits, from tight to loose, so that one person behind a clinic's shared address cannot
+lock the others out, and nobody can lock an account out for its owner:
+
+- **account + address** (django-axes, `AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]`):
+  `AXES_FAILURE_LIMIT` failures (5) → that pair waits `AXES_COOLOFF_HOURS` (15 min);
+- **account, from every address**: after `LOGIN_ACCOUNT_DELAY_AFTER` failures in the last hour
+  each further attempt waits 1, 2, 4 … seconds after the previous failure, at most
+  `LOGIN_ACCOUNT_DELAY_MAX_SECONDS` — a delay, not a lock: the owner at another address gets in
+  once the wait is over; and never more than `LOGIN_ACCOUNT_FAILURES_PER_HOUR` (100) failures an
+  hour;
+- **address, for every account**: `LOGIN_IP_FAILURES_PER_HOUR` failures an hour (high: a clinic's
+  whole staff may share one address).
+
+Every refusal is a 429 with `Retry-After`. The client address is `REMOTE_ADDR`, or the
+`X-Forwarded-For` entry added by a proxy listed in `TRUSTED_PROXIES` (never otherwise: anyone can
+send that header).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from datetime import timedelta
+
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt, AccessFailureLog
+from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
+from django.db.models import Count, Max, Min, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.core.errors import TooManyRequests
+
+
+def _networks(entries) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(e.strip(), strict=False) for e in entries if e and e.strip()]
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # [v6]:port
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # v4:port
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _trusted(address, networks) -> bool:
+    return any(address in net for net in networks)
+
+
+def client_ip(request) -> str | None:
+    """The client's address: `REMOTE_ADDR`, unless that is a trusted proxy, in which case the
+    right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it
+    were written by the client and prove nothing)."""
+    remote = _parse_ip(request.META.get("REMOTE_ADDR") or "")
+    if remote is None:
+        return None
+    networks = _networks(getattr(settings, "TRUSTED_PROXIES", ()))
+    if not networks or not _trusted(remote, networks):
+        return str(remote)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    client = remote
+    for entry in reversed([e for e in forwarded.split(",") if e.strip()]):
+        address = _parse_ip(entry)
+        if address is None:
+            break  # garbage from here leftwards: keep the last address a proxy vouched for
+        client = address
+        if not _trusted(address, networks):
+            break
+    return str(client)
+
+
+def login_username(request, credentials: dict | None) -> str | None:
+    """What django-axes counts failures under (AXES_USERNAME_CALLABLE): the email as the login
+    compares it. Without it axes read `credentials["email"]`, found nothing, and counted every
+    failure under one empty name — five failures anywhere locked every account."""
+    credentials = credentials or {}
+    value = credentials.get("username") or credentials.get("email")
+    if value is None and request is not None:
+        value = request.POST.get("email")
+    return (value or "").strip().lower() or None
+
+
+def _refuse(seconds: float) -> TooManyRequests:
+    seconds = max(1, math.ceil(seconds))
+    minutes = max(1, math.ceil(seconds / 60))
+    return TooManyRequests(
+        _("Too many failed login attempts. Try again in %(minutes)d minutes.")
+        % {"minutes": minutes},
+        retry_after=seconds,
+        code="too_many_attempts",
+    )
+
+
+def login_throttle_check(request, email: str) -> None:
+    """Refuse (429 with Retry-After) before looking at the password when any limit is reached.
+    Reads only; the failure is recorded by `login_failure_record` (or axes' own signal)."""
+    now = timezone.now()
+    ip = client_ip(request)
+    email = (email or "").strip().lower()
+    hour_ago = now - timedelta(hours=1)
+
+    cool_off = get_cool_off(request) or timedelta(0)
+    pair = AccessAttempt.objects.filter(
+        username=email, ip_address=ip, attempt_time__gte=now - cool_off
+    ).aggregate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+    if (pair["failures"] or 0) >= settings.AXES_FAILURE_LIMIT:
+        raise _refuse((pair["last"] + cool_off - now).total_seconds())
+
+    if email:
+        account = AccessFailureLog.objects.filter(
+            username=email, attempt_time__gte=hour_ago
+        ).aggregate(n=Count("id"), first=Min("attempt_time"), last=Max("attempt_time"))
+        n = account["n"]
+        if n >= settings.LOGIN_ACCOUNT_FAILURES_PER_HOUR:
+            raise _refuse((account["first"] + timedelta(hours=1) - now).total_seconds())
+        if n >= settings.LOGIN_ACCOUNT_DELAY_AFTER:
+            wait = min(
+                2 ** (n - settings.LOGIN_ACCOUNT_DELAY_AFTER),
+                settings.LOGIN_ACCOUNT_DELAY_MAX_SECONDS,
+            )
+            remaining = (account["last"] + timedelta(seconds=wait) - now).total_seconds()
+            if remaining > 0:
+                raise _refuse(remaining)
+
+    if ip:
+        by_ip = AccessFailureLog.objects.filter(
+            ip_address=ip, attempt_time__gte=hour_ago
+        ).aggregate(n=Count("id"), first=Min("attempt_time"))
+        if by_ip["n"] >= settings.LOGIN_IP_FAILURES_PER_HOUR:
+            raise _refuse((by_ip["first"] + timedelta(hours=1) - now).total_seconds())
+
+
+def login_failure_record(request, email: str) -> None:
+    """Count a failure that `authenticate` did not see (unknown organization, right password for
+    an organization the person does not belong to) exactly as axes counts a wrong password."""
+    user_login_failed.send(
+        sender=__name__, credentials={"username": (email or "").strip().lower()}, request=request
+    )
+
+
+def login_locked_now(request) -> TooManyRequests | None:
+    """The refusal when the failure just recorded reached the pair's limit (axes marks the
+    request); the mark is cleared so the caller answers in its own format (JSON or the page)."""
+    if not getattr(request, "axes_locked_out", False):
+        return None
+    request.axes_locked_out = False
+    cool_off = get_cool_off(request) or timedelta(0)
+    return _refuse(cool_off.total_seconds())
