@@ -100,8 +100,9 @@ def chromium():
 
 
 @pytest.fixture
-def browser_page(chromium, live_server_url, live_db, request):
+def browser_page(chromium, live_server_url, live_db, request, clock):
     context = chromium.new_context(base_url=live_server_url, locale="en-GB")
+    _browser_clock_follow(context, clock)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
@@ -111,6 +112,28 @@ def browser_page(chromium, live_server_url, live_db, request):
         name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)[-150:]
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
+
+
+def _browser_clock_follow(context, clock) -> None:
+    """The page's clock follows the test's: at a travelled instant when the run or the test
+    travels (--clock, clock.travel), the real one otherwise."""
+    from datetime import UTC, datetime
+
+    from time_machine import escape_hatch
+
+    installed = False
+
+    def follow(instant):
+        nonlocal installed
+        if installed:
+            context.clock.set_system_time(instant)
+        else:
+            context.clock.install(time=instant)
+            installed = True
+
+    if escape_hatch.is_travelling():
+        follow(datetime.now(UTC))
+    clock.follow(follow)
 
 
 def login(page, persona, password: str = PASSWORD) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login
@@ -59,7 +60,19 @@ def _clinic(committed_persona):
     return owner, plan
 
 
-def test_plan_schedule_reload_and_see_on_calendar(browser_page, committed_persona):
+@pytest.mark.parametrize(
+    "today",
+    [
+        None,  # the day the suite runs
+        "2026-12-06T10:00:00+00:00",  # a Sunday: nothing left to book in the current week
+        "2026-12-31T15:00:00+00:00",  # a month and year end: next week is in January
+        "2027-03-24T08:00:00+00:00",  # Paris changes to summer time on Sunday 28 March
+    ],
+    ids=["today", "sunday", "year-end", "dst-week"],
+)
+def test_plan_schedule_reload_and_see_on_calendar(browser_page, committed_persona, clock, today):
+    if today:
+        clock.travel(today)
     owner, plan = _clinic(committed_persona)
     page = browser_page
     login(page, owner)
@@ -67,9 +80,15 @@ def test_plan_schedule_reload_and_see_on_calendar(browser_page, committed_person
     page.get_by_role("link", name="Plan consultations").click()
     drawer = page.locator("#planner")
     expect(drawer).to_be_visible()
+    shown = drawer.locator("input[name=week]").first.get_attribute("value")
+    week = (date.fromisoformat(shown) + timedelta(days=7)).isoformat()
     drawer.locator("#next-week").click()
+    # wait for the next week itself: slots of the week first shown may still be on screen
+    # (the cause of a failure on weekdays, when the current week still had free slots)
+    expect(drawer.locator("input[name=week]").first).to_have_value(week)
     expect(drawer.locator(".slot-button").first).to_be_visible()
-    week = drawer.locator("input[name=week]").first.get_attribute("value")
+    # the availability is 09:00-12:00 Paris wall time, before and after a DST change
+    expect(drawer.locator(".slot-button").first).to_have_text(re.compile(r"\b0?9[:.]00\b"))
 
     # three free slots on three different days, one click each
     for day_index in range(3):
