@@ -400,7 +400,14 @@ def slots(request, filters: Query[SlotQuery]):
         modality=filters.modality,
         patient_id=filters.patient_id,
         limit=filters.limit,
+        actor=request.auth,
     )
+    if not search.service.is_active:
+        # As booking it would answer: slots of an archived service could not be booked.
+        raise ValidationFailed(
+            _("Invalid value for %(field)s.") % {"field": "service_id"},
+            details={"service_id": [_("This service is archived.")]},
+        )
     body = {
         "service_id": search.service.id,
         "duration_minutes": search.service.duration_minutes,

@@ -457,7 +457,8 @@ def _rules_query(
 ):
     first = (start - timedelta(days=2)).date()
     last = (end + timedelta(days=2)).date()
-    qs = AvailabilityRule.objects.filter(practitioner_filter).filter(
+    # A rule at an archived location gives no window (nothing can be booked there).
+    qs = AvailabilityRule.objects.filter(practitioner_filter, location__is_active=True).filter(
         Q(effective_from__isnull=True) | Q(effective_from__lte=last),
         Q(effective_to__isnull=True) | Q(effective_to__gte=first),
     )
@@ -531,6 +532,7 @@ SELECT e.kind, e.practitioner_id, {_US.format("e.start_at")}, {_US.format("e.end
  WHERE e.organization_id = %(org)s
    AND e.practitioner_id = ANY(%(practitioners)s::uuid[])
    AND e.start_at < %(end)s AND e.end_at > %(start)s
+   AND (e.kind <> 'extra' OR l.is_active)
 """
 BUSY_SQL = _BUSY_ROWS + _BUSY_REST
 BUSY_MERGED_SQL = _BUSY_MERGED + _BUSY_REST
@@ -713,22 +715,40 @@ def slots_find(
     limit: int = 200,
     not_before: datetime | None = None,
     ignore_ids: Sequence[uuid.UUID] = (),
+    actor: Membership | None = None,
 ) -> SlotSearch:
     """Free start times for a service: three queries whatever the range and the number of
-    practitioners (service + settings, rules of all candidates, busy time of all candidates)."""
+    practitioners (service + settings, rules of all candidates, busy time of all candidates).
+
+    With an `actor` of the Patient role, `patient_id` must be one of the patients they may act
+    for (themselves, their dependants): another patient's busy time is theirs to keep, so any
+    other id is a 404 (checked in the service's query, no statement more). An archived service
+    has no slot, nor have rules and extra hours at archived locations."""
     range_check(start, end, max_days=MAX_SLOT_RANGE_DAYS)
     granularity = SchedulingSettings.objects.filter(
         organization_id=OuterRef("organization_id")
     ).values("slot_granularity_minutes")[:1]
-    service = (
-        Service.objects.filter(id=service_id).annotate(granularity=Subquery(granularity)).first()
-    )
+    service_qs = Service.objects.filter(id=service_id).annotate(granularity=Subquery(granularity))
+    patient_check = actor is not None and actor.role == "patient" and patient_id is not None
+    if patient_check:
+        from django.db.models import Exists
+
+        service_qs = service_qs.annotate(
+            patient_visible=Exists(patients_of(actor).filter(id=patient_id))
+        )
+    service = service_qs.first()
     if service is None:
         raise ValidationFailed(
             _("Service not found."),
             details={"service_id": [_("No such service in this organization.")]},
         )
+    if patient_check and not service.patient_visible:
+        raise NotFound(_("Patient not found."))
     minutes = service.granularity or SchedulingSettings().slot_granularity_minutes
+    if not service.is_active:
+        # Nothing can be booked for it (the API answers 422 as booking does; alternatives and
+        # pages simply show no slot).
+        return SlotSearch(service=service, slots=[], granularity_minutes=minutes)
     candidates = PractitionerService.objects.filter(
         service_id=service.id, practitioner__is_active=True
     ).values("practitioner_id")
