@@ -10,6 +10,7 @@ from ninja.security import HttpBearer
 from ninja.utils import check_csrf
 
 from clinic.core.errors import PermissionDenied
+from clinic.core.idempotency import replay_pending
 
 
 class MembershipAuth(HttpBearer):
@@ -29,7 +30,8 @@ class MembershipAuth(HttpBearer):
 
 
 def require(permission: str):
-    """Route decorator: the caller's role must grant `permission` (else 403)."""
+    """Route decorator: the caller's role must grant `permission` (else 403). An
+    Idempotency-Key replay is answered here, after the check, never before it."""
 
     def decorator(handler):
         @functools.wraps(handler)
@@ -39,6 +41,9 @@ def require(permission: str):
                     _("Your role does not allow this (%(perm)s).") % {"perm": permission},
                     details={"permission": permission},
                 )
+            replay = replay_pending(request)  # an Idempotency-Key replay, after the check
+            if replay is not None:
+                return replay
             return handler(request, *args, **kwargs)
 
         wrapper.required_permission = permission

@@ -49,8 +49,14 @@ class TenantModel(models.Model):
 
 
 class IdempotencyRecord(TenantModel):
-    """A write request made with an `Idempotency-Key`, and the response it got."""
+    """A write request made with an `Idempotency-Key`, and the response it got.
 
+    A key belongs to the membership that sent it: another member of the clinic sending the same
+    key makes a new request of its own, under its own permissions (never gets this response)."""
+
+    membership = models.ForeignKey(
+        "accounts.Membership", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     method = models.CharField(max_length=10)
@@ -62,7 +68,10 @@ class IdempotencyRecord(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["organization", "key"], name="idempotency_key_unique")
+            models.UniqueConstraint(
+                fields=["organization", "membership", "key"],
+                name="idempotency_key_per_membership",
+            )
         ]
 
     def __str__(self) -> str:
