@@ -7,6 +7,8 @@ services; add one when you add a tenant table.
 
 from __future__ import annotations
 
+import uuid
+
 ROW_MAKERS: list = []
 
 
@@ -36,17 +38,18 @@ def directory_rows(persona, api):
     from clinic.directory import importing, services
 
     actor = Membership.objects.select_related("organization").get(id=persona.membership.id)
-    location = services.location_create(actor=actor, data={"name": "RLS site"})
-    services.room_create(actor=actor, data={"name": "RLS room", "location_id": location.id})
+    n = uuid.uuid4().hex[:6]  # unique names: the query-count walker calls the makers again
+    location = services.location_create(actor=actor, data={"name": f"RLS site {n}"})
+    services.room_create(actor=actor, data={"name": f"RLS room {n}", "location_id": location.id})
     service = services.service_create(
-        actor=actor, data={"name": "RLS service", "duration_minutes": 30, "price": "10.00"}
+        actor=actor, data={"name": f"RLS service {n}", "duration_minutes": 30, "price": "10.00"}
     )
     services.practitioner_create(
         actor=actor, data={"display_name": "RLS practitioner", "service_ids": [service.id]}
     )
     patient = services.patient_create(
         actor=actor,
-        data={"given_name": "Rls", "family_name": "Patient", "date_of_birth": "1990-01-01"},
+        data={"given_name": f"Rls {n}", "family_name": "Patient", "date_of_birth": "1990-01-01"},
     )
     services.patient_contact_add(
         actor=actor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from decimal import Decimal
 
 from clinic.accounts.models import Membership
@@ -123,7 +124,9 @@ def every_table_rows(persona) -> None:
     with tenant_context(persona.org.id, persona.user.id):
         actor = actor_of(persona)
         services.billing_settings_get(persona.org.id)
-        rate = services.tax_rate_create(actor=actor, data={"name": "RLS VAT", "rate": "5"})
+        rate = services.tax_rate_create(
+            actor=actor, data={"name": f"RLS VAT {uuid.uuid4().hex[:6]}", "rate": "5"}
+        )
         location = directory.location(persona)
         practitioner = directory.practitioner(persona)
         service = directory.service(persona)

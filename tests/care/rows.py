@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,12 @@ def care_rows(persona) -> tuple:
 
     actor = Membership.objects.select_related("organization").get(id=persona.membership.id)
     service = directory.service_create(
-        actor=actor, data={"name": "Care RLS service", "duration_minutes": 30, "price": "10.00"}
+        actor=actor,
+        data={
+            "name": f"Care RLS service {uuid.uuid4().hex[:6]}",
+            "duration_minutes": 30,
+            "price": "10.00",
+        },
     )
     practitioner = directory.practitioner_create(
         actor=actor, data={"display_name": "Care RLS practitioner", "service_ids": [service.id]}
@@ -22,7 +28,11 @@ def care_rows(persona) -> tuple:
     patient = directory.patient_create(
         actor=actor,
         force=True,
-        data={"given_name": "Care", "family_name": "Rls", "date_of_birth": "1990-01-01"},
+        data={
+            "given_name": f"Care {uuid.uuid4().hex[:6]}",
+            "family_name": "Rls",
+            "date_of_birth": "1990-01-01",
+        },
     )
     plan = care.plan_create(
         actor=actor,
