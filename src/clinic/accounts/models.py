@@ -3,10 +3,12 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from clinic.accounts.roles import Role, role_permissions
@@ -56,10 +58,23 @@ class UserManager(BaseUserManager):
         return user
 
 
+class PasswordField(models.CharField):
+    """A column the application writes but never reads: every SELECT puts NULL in its place
+    (the application role has no SELECT privilege on it; see `clinic.accounts.passwords`)."""
+
+    def select_format(self, compiler, sql, params):
+        return "NULL", []
+
+
 class User(AbstractBaseUser):
-    """A login. Global: one person may belong to several organizations."""
+    """A login. Global: one person may belong to several organizations.
+
+    `password` is None on a user read from the database (its hash stays there); it is set only
+    by `set_password` before a save. Saving a read user leaves the stored hash alone.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    password = PasswordField(_("password"), max_length=128)
     email = models.EmailField(unique=True)
     full_name = models.CharField(max_length=200, blank=True)
     preferred_locale = models.CharField(max_length=5, choices=LOCALES, blank=True)
@@ -79,6 +94,61 @@ class User(AbstractBaseUser):
 
     def __str__(self) -> str:
         return self.full_name or self.email
+
+    def set_password(self, raw_password):
+        super().set_password(raw_password)
+        self.__dict__.pop("password_fingerprint", None)
+
+    def check_password(self, raw_password) -> bool:
+        from clinic.accounts.passwords import password_verify
+
+        return password_verify(self, raw_password)
+
+    def has_usable_password(self) -> bool:
+        if self.password is not None:
+            return super().has_usable_password()
+        from clinic.accounts.passwords import password_params
+
+        return self.pk is not None and password_params(self.pk) is not None
+
+    def save(self, *args, **kwargs):
+        if self.password is None and not self._state.adding:
+            fields = kwargs.get("update_fields")
+            if fields is None:
+                deferred = self.get_deferred_fields()
+                fields = [
+                    f.name
+                    for f in self._meta.concrete_fields
+                    if not f.primary_key and f.attname not in deferred
+                ]
+            kwargs["update_fields"] = [f for f in fields if f != "password"]
+            if not kwargs["update_fields"]:
+                return
+        super().save(*args, **kwargs)
+
+    def _session_fingerprint(self) -> str:
+        value = self.__dict__.get("password_fingerprint")
+        if value is None:
+            from clinic.accounts.passwords import password_fingerprint
+
+            value = password_fingerprint(self.pk)
+        return value
+
+    def get_session_auth_hash(self) -> str:
+        """Bound to the stored password (a keyed digest of it, read from the database), so a
+        password change ends the other sessions, as with Django's default."""
+        return salted_hmac(
+            "clinic.accounts.User.session_auth", self._session_fingerprint(), algorithm="sha256"
+        ).hexdigest()
+
+    def get_session_auth_fallback_hash(self):
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield salted_hmac(
+                "clinic.accounts.User.session_auth",
+                self._session_fingerprint(),
+                secret=secret,
+                algorithm="sha256",
+            ).hexdigest()
 
 
 class Membership(TenantModel):

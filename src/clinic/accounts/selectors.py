@@ -54,10 +54,10 @@ def unscoped_token_resolve(raw: str, *, settings: dict | None = None) -> ApiToke
 
 
 def _instance(model, image: str | dict):
-    """A model instance from its `to_jsonb` image (every concrete column); Django's connection
-    hands jsonb over as text."""
+    """A model instance from its jsonb image; Django's connection hands jsonb over as text.
+    A column missing from the image (a user's password, never read) is left deferred."""
     row = json.loads(image) if isinstance(image, str) else image
-    fields = model._meta.concrete_fields
+    fields = [f for f in model._meta.concrete_fields if f.column in row]
     return model.from_db(
         "default", [f.attname for f in fields], [f.to_python(row[f.column]) for f in fields]
     )

@@ -20,6 +20,47 @@ DEFAULT_USING = f"organization_id = {CURRENT_ORG}"
 # Tables the application may read and append to, never change.
 APPEND_ONLY_TABLES = ("audit_auditevent",)
 
+# Columns the application may write but never read: SELECT is granted on every other column.
+WRITE_ONLY_COLUMNS = {"accounts.User": ("password",)}
+
+# Reading passwords without reading them (see clinic.accounts.passwords): SECURITY DEFINER
+# functions owned by the owner role, the only ones that see `accounts_user.password`, and a
+# secret only the owner role can read (it keys the password fingerprint that binds sessions).
+HASH_ACCESS_SQL = r"""
+CREATE TABLE IF NOT EXISTS app_secret (name text PRIMARY KEY, value text NOT NULL);
+INSERT INTO app_secret (name, value)
+    VALUES ('password_fingerprint', gen_random_uuid()::text || gen_random_uuid()::text)
+    ON CONFLICT (name) DO NOTHING;
+
+CREATE OR REPLACE FUNCTION app_password_params(p_user_id uuid, OUT prefix text,
+                                               OUT digest_length integer)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    SELECT substring(u.password from '^(.*)\$[^$]*$'),
+           length(substring(u.password from '\$([^$]*)$'))
+      FROM accounts_user u
+     WHERE u.id = p_user_id AND position('$' in u.password) > 0 AND left(u.password, 1) <> '!'
+$fn$;
+
+CREATE OR REPLACE FUNCTION app_password_check(p_user_id uuid, p_candidate text)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    SELECT coalesce((SELECT u.password = p_candidate FROM accounts_user u
+                      WHERE u.id = p_user_id AND left(u.password, 1) <> '!'), false)
+$fn$;
+
+CREATE OR REPLACE FUNCTION app_password_fingerprint(p_user_id uuid) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    SELECT encode(sha256(convert_to(s.value || u.password, 'UTF8')), 'hex')
+      FROM accounts_user u, app_secret s
+     WHERE u.id = p_user_id AND s.name = 'password_fingerprint'
+$fn$;
+"""
+HASH_ACCESS_FUNCTIONS = (
+    "app_password_params(uuid)",
+    "app_password_check(uuid, text)",
+    "app_password_fingerprint(uuid)",
+)
+
 AUDIT_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION audit_row_change() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
@@ -108,6 +149,24 @@ def database_secure(*, using: str = "owner", app_role: str | None = None) -> Non
                 sql.Identifier(table), app
             )
         )
+    for label, columns in WRITE_ONLY_COLUMNS.items():
+        model = apps.get_model(label)
+        readable = [f.column for f in model._meta.concrete_fields if f.column not in columns]
+        table = sql.Identifier(model._meta.db_table)
+        statements += [
+            # revoking the table's SELECT revokes every column's too; then all but `columns`
+            sql.SQL("REVOKE SELECT ON {} FROM {}").format(table, app),
+            sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in readable), table, app
+            ),
+        ]
+    statements.append(sql.SQL(HASH_ACCESS_SQL))
+    statements.append(sql.SQL("REVOKE ALL ON app_secret FROM PUBLIC, {}").format(app))
+    for signature in HASH_ACCESS_FUNCTIONS:
+        statements += [
+            sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sql.SQL(signature)),
+            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), app),
+        ]
     for model in tenant_models():
         table = sql.Identifier(model._meta.db_table)
         using_expr = model.rls_using or DEFAULT_USING

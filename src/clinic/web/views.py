@@ -38,7 +38,7 @@ def login_view(request):
             form.add_error("password", exc.message)
             status = 401
         else:
-            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, membership.user, backend="clinic.accounts.backends.PasswordBackend")
             request.session[SESSION_ORG_KEY] = str(membership.organization_id)
             target = request.GET.get("next") or ""
             if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
