@@ -12,6 +12,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from clinic.billing.selectors import Statement
+from clinic.core.csv import SafeWriter
 
 CSV_COLUMNS = ("date", "type", "reference", "description", "debit", "credit", "balance")
 
@@ -30,9 +31,10 @@ def _kind_label(kind: str) -> str:
 def statement_csv(statement: Statement, language: str = "en") -> str:
     """One row per movement between an opening and a closing row; machine-readable columns
     (ISO dates, amounts with a dot and two decimals, `type` as a code) and a translated
-    description."""
+    description. Cells go through `clinic.core.csv` (payment references and reasons are
+    typed by people: a formula in them is written as text)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeWriter(out)
     writer.writerow(CSV_COLUMNS)
     with translation.override(language):
         writer.writerow(

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from clinic.accounts.models import Membership
+from clinic.core.csv import SafeWriter
 from clinic.core.errors import ValidationFailed
 from clinic.directory import services
 from clinic.directory.models import (
@@ -739,92 +740,74 @@ SERVICE_EXPORT_COLUMNS = [
 ]
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell; text that a spreadsheet would run as a formula is quoted with an apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if text and text[0] in "=+-@\t\r" and not re.fullmatch(r"[+-]?\d[\d.]*", text):
-        return "'" + text
-    return text
-
-
 def patients_export_csv(queryset) -> str:
     """The patients of `queryset` (with contact links prefetched) as CSV; the file re-imports
     (its headers are the import's)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow(PATIENT_EXPORT_COLUMNS)
     for patient in queryset.iterator(chunk_size=2000):
         links = list(patient.contact_links.all())
         primary = next((link for link in links if link.is_primary), links[0] if links else None)
         contact = primary.contact if primary else None
         writer.writerow(
-            [
-                _cell(v)
-                for v in (
-                    patient.mrn,
-                    patient.given_name,
-                    patient.family_name,
-                    patient.preferred_name,
-                    patient.date_of_birth.isoformat() if patient.date_of_birth else "",
-                    patient.sex,
-                    patient.gender_identity,
-                    patient.phone,
-                    patient.email,
-                    patient.preferred_language,
-                    patient.species,
-                    patient.breed,
-                    patient.microchip,
-                    patient.weight_kg if patient.weight_kg is not None else "",
-                    "" if patient.neutered is None else patient.neutered,
-                    patient.address_line1,
-                    patient.address_line2,
-                    patient.city,
-                    patient.postal_code,
-                    patient.region,
-                    patient.country,
-                    patient.notes,
-                    patient.archived_at is not None,
-                    contact.given_name if contact else "",
-                    contact.family_name if contact else "",
-                    contact.phone if contact else "",
-                    contact.email if contact else "",
-                    primary.relationship if primary else "",
-                    patient.id,
-                    patient.created_at.isoformat(),
-                )
-            ]
+            (
+                patient.mrn,
+                patient.given_name,
+                patient.family_name,
+                patient.preferred_name,
+                patient.date_of_birth.isoformat() if patient.date_of_birth else "",
+                patient.sex,
+                patient.gender_identity,
+                patient.phone,
+                patient.email,
+                patient.preferred_language,
+                patient.species,
+                patient.breed,
+                patient.microchip,
+                patient.weight_kg if patient.weight_kg is not None else "",
+                "" if patient.neutered is None else patient.neutered,
+                patient.address_line1,
+                patient.address_line2,
+                patient.city,
+                patient.postal_code,
+                patient.region,
+                patient.country,
+                patient.notes,
+                patient.archived_at is not None,
+                contact.given_name if contact else "",
+                contact.family_name if contact else "",
+                contact.phone if contact else "",
+                contact.email if contact else "",
+                primary.relationship if primary else "",
+                patient.id,
+                patient.created_at.isoformat(),
+            )
         )
     return out.getvalue()
 
 
 def services_export_csv(queryset) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow(SERVICE_EXPORT_COLUMNS)
     for service in queryset:
         writer.writerow(
-            [
-                _cell(v)
-                for v in (
-                    service.name,
-                    service.code,
-                    service.description,
-                    service.duration_minutes,
-                    service.buffer_before_minutes,
-                    service.buffer_after_minutes,
-                    f"{service.price:.2f}",
-                    f"{service.tax_rate:.2f}",
-                    service.modality,
-                    service.colour,
-                    service.is_active,
-                    "; ".join(p.display_name for p in service.practitioners.all()),
-                    service.id,
-                )
-            ]
+            (
+                service.name,
+                service.code,
+                service.description,
+                service.duration_minutes,
+                service.buffer_before_minutes,
+                service.buffer_after_minutes,
+                f"{service.price:.2f}",
+                f"{service.tax_rate:.2f}",
+                service.modality,
+                service.colour,
+                service.is_active,
+                "; ".join(p.display_name for p in service.practitioners.all()),
+                service.id,
+            )
         )
     return out.getvalue()
 
