@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, DataError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from clinic.core.errors import DomainError, TooManyRequests, error_body
+from clinic.core.health import database_unavailable, unavailable_response
 
 log = logging.getLogger("clinic.api")
 
@@ -87,6 +90,35 @@ def errors_register(api) -> None:
     @api.exception_handler(Http404)
     def not_found(request, exc):
         return respond(request, 404, "not_found", _("Not found."))
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_large(request, exc):
+        return respond(request, 413, "request_too_large", _("The request body is too large."), None)
+
+    def invalid_value(request, exc):
+        # The last wall behind the schemas' own checks (clinic.api.types): a value PostgreSQL
+        # refuses (SQLSTATE class 22: out of range, bad time zone displacement, NUL…) or one
+        # Python cannot convert (a date past year 9999) is the caller's input, not our 500.
+        log.warning("invalid value reached the database or a conversion: %s", exc)
+        return respond(
+            request,
+            422,
+            "validation_error",
+            _("A value is out of range or not representable."),
+            {"body": [str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__]},
+        )
+
+    @api.exception_handler(DatabaseError)
+    def database_error(request, exc: DatabaseError):
+        if database_unavailable(exc):
+            return unavailable_response()
+        if isinstance(exc, DataError):
+            return invalid_value(request, exc)
+        return unexpected(request, exc)
+
+    @api.exception_handler(OverflowError)
+    def overflow(request, exc: OverflowError):
+        return invalid_value(request, exc)
 
     @api.exception_handler(Exception)
     def unexpected(request, exc):

@@ -8,10 +8,13 @@ from django.conf import settings
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 
+MAX_PAGE = 1_000_000
+
 
 class PagePagination(PaginationBase):
     class Input(Schema):
-        page: int = Field(1, ge=1)
+        # bounded: an offset past bigint is a database error, not an empty page (issue 18)
+        page: int = Field(1, ge=1, le=MAX_PAGE)
         page_size: int = Field(50, ge=1, le=settings.API_MAX_PAGE_SIZE)
 
     class Output(Schema):

@@ -9,6 +9,7 @@ from uuid import UUID
 from ninja import Field, Schema
 from pydantic import BeforeValidator, ConfigDict, PlainSerializer
 
+from clinic.api.types import Instant
 from clinic.billing import calculations as calc
 
 
@@ -354,7 +355,7 @@ class PaymentCreate(In):
     contact_id: UUID | None = None
     amount: Amount
     method: Method
-    received_at: datetime | None = Field(None, description="ISO 8601 with offset; default now")
+    received_at: Instant | None = Field(None, description="ISO 8601 with offset; default now")
     reference: str | None = Field(None, max_length=200)
     allocations: list[AllocationIn] | None = Field(
         None, description="chosen invoices; default: the payer's open invoices, oldest first"
@@ -371,7 +372,7 @@ class AllocateIn(In):
 class RefundIn(In):
     amount: Amount | None = Field(None, description="default: all the payment's credit")
     method: Method | None = None
-    refunded_at: datetime | None = None
+    refunded_at: Instant | None = None
     reference: str | None = Field(None, max_length=200)
     reason: str | None = Field(None, max_length=500)
 
@@ -630,7 +631,7 @@ class ClaimDecide(In):
 
 class ClaimPay(In):
     amount: Amount | None = Field(None, description="default: the approved amount")
-    received_at: datetime | None = None
+    received_at: Instant | None = None
     reference: str | None = Field(None, max_length=200)
 
 

@@ -353,7 +353,10 @@ def _line_build(
         description = f"{service.name} ({service.code})" if service.code else service.name
     if not description and prefix + "description" not in errors.errors:
         errors.add(prefix + "description", _("A description or a service is required."))
-    quantity = _amount(data.get("quantity", "1"), prefix + "quantity", errors, positive=True)
+    # omitted: 1; an explicit null is refused like any other missing amount
+    quantity = _amount(
+        data.get("quantity", "1"), prefix + "quantity", errors, required=True, positive=True
+    )
     unit_price = _amount(data.get("unit_price"), prefix + "unit_price", errors)
     if unit_price is None and prefix + "unit_price" not in errors.errors:
         if service is not None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinic.api.pagination import MAX_PAGE
 from clinic.billing import calculations as calc
 from clinic.billing import exports, pdf, selectors, services
 from clinic.billing.models import InvoiceStatus, PaymentMethod
@@ -56,7 +57,7 @@ def invoices(request):
         messages.error(request, exc.message)
         qs = selectors.invoices_list(actor=request.membership)
     try:
-        page = max(int(request.GET.get("page", "1")), 1)
+        page = min(max(int(request.GET.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         page = 1
     rows = list(qs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])

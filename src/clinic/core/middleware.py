@@ -5,8 +5,13 @@ import time
 import uuid
 
 import structlog
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
 
+from clinic.core.errors import error_body
+from clinic.core.health import PROBES, database_unavailable, unavailable_response
 from clinic.core.logs import logger
 from clinic.core.tenancy import request_meta, settings_activate, tenant_state_isolated
 
@@ -24,8 +29,51 @@ def bearer_token(request) -> str | None:
     return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
+def input_refusal(request) -> JsonResponse | None:
+    """Input no handler can take, refused before any of them runs (issue 18, defect 4): a body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE (413; multipart uploads count their files elsewhere), and
+    a NUL character in the query string, which PostgreSQL cannot store or compare (422 naming
+    the parameter)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    multipart = request.content_type == "multipart/form-data"
+    if limit is not None and length > limit and not multipart:
+        return JsonResponse(
+            error_body(
+                "request_too_large",
+                _("The request body is larger than %(limit)s bytes.") % {"limit": limit},
+                {"limit": limit},
+            ),
+            status=413,
+        )
+    bad = set()
+    if "%00" in request.META.get("QUERY_STRING", ""):
+        for name, values in request.GET.lists():
+            if "\x00" in name:
+                bad.add("query")
+            elif any("\x00" in v for v in values):
+                bad.add(name)
+    if "\x00" in request.path:
+        bad.add("path")
+    if bad:
+        fields = sorted(bad)
+        return JsonResponse(
+            error_body(
+                "validation_error",
+                _("Invalid value for %(field)s.") % {"field": fields[0]},
+                {name: [_("Must not contain a NUL character.")] for name in fields},
+            ),
+            status=422,
+        )
+    return None
+
+
 class RequestLogMiddleware:
-    """Gives every request an id (returned as X-Request-ID) and logs one JSON line for it."""
+    """Gives every request an id (returned as X-Request-ID) and logs one JSON line for it;
+    refuses input no handler can take (`input_refusal`)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -36,7 +84,7 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(request_id=request.request_id)
         try:
-            response = self.get_response(request)
+            response = input_refusal(request) or self.get_response(request)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
         response["X-Request-ID"] = request.request_id
@@ -66,8 +114,29 @@ class RequestTransactionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/static/") or request.path == "/healthz":
+        if request.path.startswith("/static/"):
             return self.get_response(request)
+        probe = PROBES.get(request.path)
+        if probe is not None:
+            # before sessions and authentication: a cookie or an outage never makes them fail
+            return probe(request)
+        try:
+            return self._in_transaction(request)
+        except DatabaseError as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("database unavailable", error=type(exc).__name__, path=request.path)
+            connection.close()  # the next request connects afresh: recovery needs no restart
+            return unavailable_response()
+
+    def process_exception(self, request, exception):
+        """A view that lost the database answers 503, not the 500 page."""
+        if database_unavailable(exception):
+            log.warning("database unavailable", error=type(exception).__name__, path=request.path)
+            return unavailable_response()
+        return None
+
+    def _in_transaction(self, request):
         with tenant_state_isolated(), transaction.atomic():
             meta = request_meta(
                 request_id=getattr(request, "request_id", None),

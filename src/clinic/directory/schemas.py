@@ -9,6 +9,8 @@ from uuid import UUID
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
+from clinic.api.types import decimal_column
+
 Status = Literal["active", "archived", "all"]
 
 
@@ -115,6 +117,9 @@ class RoomFilters(Schema):
 # --- services ----------------------------------------------------------------------------------
 
 ModalityIn = Literal["in_person", "telehealth", "home_visit"]
+# the sizes of their numeric columns (directory.models): 1e308 is a 422, not a database error
+Price = decimal_column(10, 2)
+Percent = decimal_column(5, 2)
 
 
 class ServiceCreate(In):
@@ -124,8 +129,8 @@ class ServiceCreate(In):
     duration_minutes: int = Field(..., ge=1, le=1440)
     buffer_before_minutes: int | None = Field(None, ge=0, le=240)
     buffer_after_minutes: int | None = Field(None, ge=0, le=240)
-    price: Decimal = Field(..., ge=0, description='e.g. "45.00"')
-    tax_rate: Decimal | None = Field(None, ge=0, le=100, description="percent, e.g. 20.00")
+    price: Price = Field(..., ge=0, description='e.g. "45.00"')
+    tax_rate: Percent | None = Field(None, ge=0, le=100, description="percent, e.g. 20.00")
     modality: ModalityIn = "in_person"
     colour: str | None = Field(None, max_length=7, description="#rrggbb")
     practitioner_ids: list[UUID] | None = None
@@ -138,8 +143,8 @@ class ServiceUpdate(In):
     duration_minutes: int | None = Field(None, ge=1, le=1440)
     buffer_before_minutes: int | None = Field(None, ge=0, le=240)
     buffer_after_minutes: int | None = Field(None, ge=0, le=240)
-    price: Decimal | None = Field(None, ge=0)
-    tax_rate: Decimal | None = Field(None, ge=0, le=100)
+    price: Price | None = Field(None, ge=0)
+    tax_rate: Percent | None = Field(None, ge=0, le=100)
     modality: ModalityIn | None = None
     colour: str | None = Field(None, max_length=7)
     practitioner_ids: list[UUID] | None = None
@@ -335,6 +340,7 @@ class PatientContactOut(Schema):
 # --- patients ----------------------------------------------------------------------------------
 
 SexIn = Literal["female", "male", "other", "unknown"]
+WeightKg = decimal_column(7, 3)
 
 
 class PatientCreate(AddressIn):
@@ -352,7 +358,7 @@ class PatientCreate(AddressIn):
     species: str | None = Field(None, max_length=50, description="empty for a human patient")
     breed: str | None = Field(None, max_length=100)
     microchip: str | None = Field(None, max_length=40)
-    weight_kg: Decimal | None = Field(None, gt=0)
+    weight_kg: WeightKg | None = Field(None, gt=0)
     neutered: bool | None = None
     membership_id: UUID | None = Field(None, description="the patient's own login, if any")
     force: bool = Field(False, description="create even if a possible duplicate exists")
@@ -373,7 +379,7 @@ class PatientUpdate(AddressIn):
     species: str | None = Field(None, max_length=50)
     breed: str | None = Field(None, max_length=100)
     microchip: str | None = Field(None, max_length=40)
-    weight_kg: Decimal | None = Field(None, gt=0)
+    weight_kg: WeightKg | None = Field(None, gt=0)
     neutered: bool | None = None
     membership_id: UUID | None = None
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinic.api.pagination import MAX_PAGE
 from clinic.core.errors import Conflict, DomainError, NotFound
 from clinic.directory import importing, selectors, services
 from clinic.directory.forms import (
@@ -59,7 +60,7 @@ def _query_without_page(request) -> str:
 def _page(request, qs):
     """A Django Page for the templates, counted with the page itself for ranked searches."""
     try:
-        number = max(1, int(request.GET.get("page") or 1))
+        number = min(max(1, int(request.GET.get("page") or 1)), MAX_PAGE)
     except ValueError:
         number = 1
     items, total = selectors.page_with_total(qs, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)

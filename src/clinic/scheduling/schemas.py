@@ -8,6 +8,8 @@ from uuid import UUID
 from ninja import Field, Schema
 from pydantic import AwareDatetime
 
+from clinic.api.types import WallTime
+
 
 class AppointmentIn(Schema):
     practitioner_id: UUID
@@ -194,8 +196,8 @@ class RuleIn(Schema):
     practitioner_id: UUID
     location_id: UUID
     weekday: int = Field(..., ge=0, le=6, description="0 = Monday … 6 = Sunday")
-    start_time: time
-    end_time: time
+    start_time: WallTime
+    end_time: WallTime
     modality: str = ""
     effective_from: date | None = None
     effective_to: date | None = None
@@ -205,8 +207,8 @@ class RuleIn(Schema):
 class RulePatch(Schema):
     location_id: UUID | None = None
     weekday: int | None = Field(None, ge=0, le=6)
-    start_time: time | None = None
-    end_time: time | None = None
+    start_time: WallTime | None = None
+    end_time: WallTime | None = None
     modality: str | None = None
     effective_from: date | None = None
     effective_to: date | None = None

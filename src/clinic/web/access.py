@@ -6,12 +6,16 @@ import functools
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseForbidden
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
+from clinic.core.errors import NotFound
+
 
 def page_requires(permission: str | None = None):
-    """Logged in, with a membership in the active organization, whose role grants `permission`."""
+    """Logged in, with a membership in the active organization, whose role grants `permission`;
+    a `NotFound` from the view's access helpers is the 404 page."""
 
     def decorator(view):
         @functools.wraps(view)
@@ -25,7 +29,12 @@ def page_requires(permission: str | None = None):
                     request=request,
                 )
                 return HttpResponseForbidden(body)
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound:
+                # an access helper found no such record for this member (another clinic's, or
+                # none at all): the 404 page, never a 500
+                return render(request, "web/not_found.html", status=404)
 
         wrapper.required_permission = permission
         return wrapper
