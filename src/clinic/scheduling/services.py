@@ -29,6 +29,7 @@ from clinic.scheduling import recurrence, selectors
 from clinic.scheduling import status as machine
 from clinic.scheduling.models import (
     MAX_DURATION_HOURS,
+    RELEASED_STATUSES,
     Appointment,
     AppointmentKind,
     AppointmentSeries,
@@ -422,6 +423,68 @@ def _expired_holds_clear(plans: Sequence[Plan]) -> int:
         return cur.fetchone()[0]
 
 
+# --- locks on what an appointment occupies -----------------------------------------------------
+
+# Transaction-level advisory locks on (organization, practitioner | room | patient), taken in ONE
+# statement in one canonical order (by key, sorted in SQL): a subquery with DISTINCT and ORDER BY
+# is never flattened, so the locks are taken row by row in that order. Optionally also the
+# resources of a series' occurrences from a date on (those a split re-points to a new series).
+_LOCK_SQL = """
+SELECT pg_advisory_xact_lock(k) FROM (
+    SELECT DISTINCT hashtextextended(%(org)s::text || ':' || r, 0) AS k
+      FROM (SELECT unnest(%(resources)s::text[]) AS r{series}) AS wanted
+     WHERE r IS NOT NULL
+     ORDER BY k) AS canonical
+"""
+_LOCK_SERIES = """
+            UNION ALL
+            SELECT unnest(ARRAY['practitioner:' || a.practitioner_id, 'room:' || a.room_id,
+                                'patient:' || a.patient_id])
+              FROM scheduling_appointment a
+             WHERE a.organization_id = %(org)s AND a.series_id = %(series)s
+               AND a.recurrence_date >= %(since)s"""
+
+
+def _resources_of(items: Sequence[Plan] | Sequence[Appointment]) -> set[str]:
+    """'practitioner:<id>', 'room:<id>', 'patient:<id>' that plans or appointment rows occupy."""
+    out: set[str] = set()
+    for item in items:
+        if isinstance(item, Plan):
+            ids = (
+                item.practitioner.id,
+                item.room.id if item.room else None,
+                item.patient.id if item.patient else None,
+            )
+        else:
+            ids = (item.practitioner_id, item.room_id, item.patient_id)
+        for kind, value in zip(("practitioner", "room", "patient"), ids, strict=True):
+            if value is not None:
+                out.add(f"{kind}:{value}")
+    return out
+
+
+def _occupied_lock(resources: set[str], *, series_from: tuple[Any, Any] | None = None) -> None:
+    """Serialise the writes that occupy the same practitioner, room or patient: each takes the
+    advisory locks on all of them, in one order, before inserting or updating a live row.
+
+    PostgreSQL checks each exclusion constraint after inserting into its index, so two
+    concurrent writes of overlapping rows could each wait on the other ("deadlock detected
+    while checking exclusion constraint", a second lost to deadlock_timeout and a 500 when it
+    happened again). Two writes that could conflict share at least one of these resources, so
+    under the locks the second one meets the first one's committed row and gets the ordinary
+    exclusion violation — the constraints stay the guarantee, the locks only order the writers.
+    Held to the end of the transaction (or of the savepoint, if that rolls back)."""
+    if not resources and series_from is None:
+        return
+    params: dict[str, Any] = {"org": selectors.connection_org(), "resources": sorted(resources)}
+    series = ""
+    if series_from is not None:
+        series = _LOCK_SERIES
+        params["series"], params["since"] = series_from
+    with connection.cursor() as cur:
+        cur.execute(_LOCK_SQL.format(series=series), params)
+
+
 def _room_capacity_check(
     actor: Membership,
     plans: Sequence[Plan],
@@ -509,14 +572,24 @@ def _conflict(
 
 
 def _write(
-    actor: Membership, plans: Sequence[Plan], write, *, ignore_ids=(), retry_hint: bool = False
+    actor: Membership,
+    plans: Sequence[Plan],
+    write,
+    *,
+    ignore_ids=(),
+    retry_hint: bool = False,
+    also_lock: Sequence[str] | set[str] = (),
+    series_from: tuple[Any, Any] | None = None,
 ):
-    """Run `write()` in a savepoint; an exclusion violation becomes a 409 with the conflicts.
+    """Run `write()` in a savepoint, under the advisory locks on everything the plans occupy
+    (and `also_lock`, `series_from`: see `_occupied_lock`); an exclusion violation becomes a
+    409 with the conflicts.
 
-    Two bookings racing for the same time can each wait on the other's row while checking
-    different exclusion constraints (practitioner, room, patient): PostgreSQL then aborts one of
-    them with a deadlock. That write is retried in a fresh savepoint, where it meets the winner's
-    committed row and becomes the ordinary 409.
+    The locks are taken inside the savepoint: a write that meets a conflict rolls it back and
+    so releases them at once, and the 409's details (conflicts, alternatives) are read without
+    holding up the next writer. Under the locks two writes of the same practitioner, room or
+    patient cannot deadlock on the exclusion constraints any more; the retry of a deadlocked
+    write in a fresh savepoint stays only as a fallback (a deadlock of another origin).
 
     Expired holds block nothing: they are cleared when a write meets one (and the write tried
     again), not before every write — an expired hold in the way is rare, a statement per
@@ -525,9 +598,11 @@ def _write(
     from psycopg import errors as pg_errors
 
     def write_retrying_deadlocks():
+        resources = _resources_of(plans) | set(also_lock)
         for tries_left in reversed(range(5)):
             try:
                 with transaction.atomic():
+                    _occupied_lock(resources, series_from=series_from)
                     return write()
             except OperationalError as exc:
                 if not isinstance(exc.__cause__, pg_errors.DeadlockDetected) or not tries_left:
@@ -876,6 +951,14 @@ def appointment_reschedule(
             raise _conflict(actor, plans, rows, ignore_ids=ids)
     now = _now()
     time_changed = start is not UNSET or end is not UNSET
+    # Where the rows are now, as well as where they go (two moves swapping places must not wait
+    # on each other), and the occurrences a split will re-point to the new series.
+    previously = _resources_of(targets)
+    split_from = (
+        (appointment.series_id, appointment.recurrence_date)
+        if appointment.series_id and scope == "following"
+        else None
+    )
     for target, plan in zip(targets, plans, strict=True):
         for name, value in plan.fields().items():
             setattr(target, name, value)
@@ -887,7 +970,14 @@ def appointment_reschedule(
     columns = [name.removesuffix("_id") for name in plans[0].fields()]
     columns += ["notes", "series_exception", "updated_at"]
     previous = {t.id: t.start_at for t in targets}
-    _write(actor, plans, lambda: Appointment.objects.bulk_update(targets, columns), ignore_ids=ids)
+    _write(
+        actor,
+        plans,
+        lambda: Appointment.objects.bulk_update(targets, columns),
+        ignore_ids=ids,
+        also_lock=previously,
+        series_from=split_from,
+    )
     if appointment.series_id and scope == "following" and _series_has_before(appointment):
         _series_split(actor, appointment, targets)
     elif appointment.series_id and scope in ("all", "following"):
@@ -1172,6 +1262,10 @@ def appointment_status_set(
                 details={"expired_at": appointment.hold_expires_at.isoformat()},
             )
         appointment.hold_expires_at = None
+    if status not in RELEASED_STATUSES:
+        # The row stays live: its new version is checked against the exclusion constraints
+        # again, so it takes the same locks as any write of occupied time.
+        _occupied_lock(_resources_of([appointment]))
     appointment.status = status
     appointment.status_changed_at = now
     update = ["status", "status_changed_at", "hold_expires_at", "updated_at"]
@@ -1369,6 +1463,7 @@ def hold_confirm(*, actor: Membership, hold: Hold) -> list[Appointment]:
             )
         else:
             rows = selectors.hold_appointments(hold)
+            _occupied_lock(_resources_of(rows))
             Appointment.objects.filter(hold_id=hold.id, status=AppointmentStatus.HELD).update(
                 status=AppointmentStatus.SCHEDULED,
                 hold_expires_at=None,
