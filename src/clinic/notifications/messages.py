@@ -129,8 +129,10 @@ class Rendered:
 
 def _part(template: str, language: str, part: str, context: dict) -> str:
     tpl = _engine().get_template(f"notifications/messages/{template}.{language}.txt#{part}")
+    # Context() escapes by default whatever the engine says: a text part must not be HTML
+    # (O'Brien, not O&#x27;Brien); the HTML email escapes the text body once, when it wraps it.
     with translation.override(language):
-        return tpl.render(Context(context)).strip()
+        return tpl.render(Context(context, autoescape=False)).strip()
 
 
 def message_render(*, template: str, channel: str, language: str, context: dict) -> Rendered:
