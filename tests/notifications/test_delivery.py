@@ -61,7 +61,7 @@ def test_times_are_shown_in_the_locations_zone(clinic, tenant, smtp, run_tasks):
     _plan_booking(clinic, tenant, patient, start)
     run_tasks()
     (msg,) = smtp.parsed()
-    assert "Friday, March 14, 2031, 2:30" in msg["Subject"]
+    assert "Friday, 14 March 2031, 14:30" in msg["Subject"]  # Paris: en_FR style, 24-hour
 
 
 def test_french_and_arabic_recipients_get_their_language(clinic, tenant, smtp, run_tasks):
@@ -76,7 +76,7 @@ def test_french_and_arabic_recipients_get_their_language(clinic, tenant, smtp, r
     fr_body = fr_msg.get_body(("plain",)).get_content()
     assert (
         fr_msg["Subject"].strip()
-        == "Clinic A : rendez-vous réservé le vendredi 14 mars 2031 à 14:30"
+        == "Clinic A : rendez-vous réservé le vendredi 14 mars 2031, 14:30"
     )
     assert fr_body.startswith("Bonjour Élise Durand,")
     assert "Votre rendez-vous chez Clinic A est réservé" in fr_body
@@ -205,7 +205,7 @@ def test_sms_goes_through_the_provider_interface(clinic, tenant, run_tasks, sett
     (sms,) = list(LoggingSmsProvider.outbox)
     assert sms["to"] == "+33611111111"
     assert sms["body"] == (
-        "Clinic A : votre rendez-vous est réservé le vendredi 14 mars 2031 à 14:30 avec "
+        "Clinic A : votre rendez-vous est réservé le vendredi 14 mars 2031, 14:30 avec "
         "Dr Alice Martin."
     )
     assert sms["idempotency_key"].endswith("sms:patient:" + str(patient.pk))

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from clinic.core.errors import DomainError
+from clinic.core.timefmt import local_date
 
 # fpdf2 subsets fonts with fontTools, which logs every table at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -104,7 +104,9 @@ def number_text(value: Decimal, language: str) -> str:
 
 
 def date_text(value, language: str) -> str:
-    return pdf_text(format_date(value, format="medium", locale=language)) if value else ""
+    """A day in the document's language and the organization's regional style (the shared
+    time helper: an instant would be shown as its day in the organization's zone)."""
+    return pdf_text(local_date(value, language=language)) if value else ""
 
 
 class _Doc:

@@ -17,6 +17,7 @@ from clinic.care.models import ConsultationType
 from clinic.care.presenters import patient_name
 from clinic.care.status import PLAN_TRANSITIONS, ConsultationStatus, PlanStatus
 from clinic.core.errors import DomainError, NotFound
+from clinic.core.timefmt import parse_local
 from clinic.directory.models import Location, Modality, Practitioner, Service
 from clinic.directory.selectors import patient_for_actor
 from clinic.web.access import page_requires
@@ -307,11 +308,8 @@ def planner_add(request, plan_id):
 
 
 def _local_datetime(value: str, tz) -> datetime | None:
-    try:
-        naive = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    return naive if naive.tzinfo else naive.replace(tzinfo=tz)
+    """A date and time typed in the drawer, read in the plan's zone (as it is shown)."""
+    return parse_local(value, tz)
 
 
 @require_POST

@@ -14,16 +14,15 @@ New kinds of messages (waitlist offers, time-off decisions, ...) register an eve
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from dataclasses import dataclass, field
 
-from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
 from django.conf import settings
 from django.template import Context, Engine
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from clinic.core import timefmt
 from clinic.notifications.models import Category, Channel
 
 LANGUAGES = ("en", "fr", "ar")
@@ -170,19 +169,21 @@ def message_render(*, template: str, channel: str, language: str, context: dict)
 # --- local times and amounts ---------------------------------------------------------------------
 
 
-def when_format(instant: datetime.datetime, time_zone: str, language: str) -> dict[str, str]:
+def when_format(
+    instant: datetime.datetime, time_zone: str, language: str, organization=None
+) -> dict[str, str]:
     """An instant as the recipient reads it: the location's (or organization's) wall time,
-    in the message's language."""
-    tz = zoneinfo.ZoneInfo(time_zone or "UTC")
-    local = instant.astimezone(tz)
+    in the message's language and the organization's regional style, by the shared helper
+    (`clinic.core.timefmt`) that pages, PDFs and exports use too."""
     lang = language_pick(language)
-    date = format_date(local.date(), format="full", locale=lang)
-    time = format_time(local, format="short", tzinfo=tz, locale=lang)
+    where = time_zone or "UTC"
+    when = timefmt.local_datetime_long(instant, where, language=lang, organization=organization)
+    short = timefmt.local_datetime(instant, where, language=lang, organization=organization)
     return {
-        "date": date,
-        "time": time,
-        "when": f"{date}, {time}" if lang != "fr" else f"{date} à {time}",
-        "when_short": format_datetime(local, format="short", tzinfo=tz, locale=lang),
+        "date": timefmt.local_date(instant, where, language=lang, organization=organization),
+        "time": timefmt.local_time(instant, where, language=lang, organization=organization),
+        "when": when,
+        "when_short": short,
     }
 
 

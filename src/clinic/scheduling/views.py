@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from clinic.core.errors import DomainError, NotFound
+from clinic.core.timefmt import local_date
 from clinic.directory.models import Location, Room, Service
 from clinic.scheduling import ics, selectors, services
 from clinic.scheduling.models import AppointmentStatus, ExceptionKind
@@ -162,7 +163,8 @@ def calendar_patients(request):
                     "id": str(p.id),
                     "name": p.display_name,
                     "mrn": p.mrn,
-                    "born": p.date_of_birth.isoformat() if p.date_of_birth else "",
+                    # shown as it is in the picker: the locale's date style
+                    "born": local_date(p.date_of_birth) if p.date_of_birth else "",
                     "species": p.species,
                 }
                 for p in found

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from clinic.core import timefmt
+
 # (label, url name, permission needed); the layout shows only what the role allows.
 NAVIGATION = [
     (_("Home"), "web:home", "home.view"),
@@ -25,6 +27,8 @@ def navigation(request):
     membership = getattr(request, "membership", None)
     if membership is None:
         return {"nav_items": []}
+    # the time filters read the request's (already loaded) organization: no query
+    timefmt.organization_activate(membership.organization)
     items = [
         {"label": label, "url": reverse(name), "active": request.path == reverse(name)}
         for label, name, perm in NAVIGATION
