@@ -138,7 +138,7 @@ def test_a_failure_mid_way_changes_nothing(api, owner_a, bookable, tenant, monke
     def broken(**kwargs):
         raise RuntimeError("simulated crash while following the appointment")
 
-    monkeypatch.setattr("clinic.care.services.consultation_follow_appointment", broken)
+    monkeypatch.setattr("clinic.care.handlers.consultation_follow_appointment", broken)
     response = api.post(
         f"appointments/{appointment_id}/status", owner_a, json={"status": "cancelled"}
     )

@@ -61,9 +61,11 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
 
 
 def billing_settings(organization_id) -> BillingSettings:
-    from clinic.billing.services import billing_settings_get
-
-    return billing_settings_get(organization_id)
+    """The organization's settings, or the defaults (unsaved) before its first billing write:
+    a read never writes (services.billing_settings_get creates the row)."""
+    return BillingSettings.objects.filter(organization_id=organization_id).first() or (
+        BillingSettings(organization_id=organization_id)
+    )
 
 
 # --- visibility ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from clinic.accounts.models import Membership
 from clinic.audit.services import audit_record
 from clinic.billing import calculations as calc
+from clinic.billing.events import InvoiceIssued
 from clinic.billing.models import (
     OPEN_STATUSES,
     BillingSettings,
@@ -51,6 +52,7 @@ from clinic.billing.models import (
     TaxRate,
 )
 from clinic.core.errors import Conflict, NotFound, ValidationFailed
+from clinic.core.events import publish
 from clinic.directory.models import Contact, Patient, PatientContact, Relationship, Service
 
 MAX_LINES = 500
@@ -673,20 +675,13 @@ def invoice_issue(
 
 
 def _issued_notify(invoice: Invoice) -> None:
-    """Tell the payer (notifications module, if installed), in the issuing transaction."""
-    from django.apps import apps
-
-    if not apps.is_installed("clinic.notifications"):
-        return
+    """Publish the issue (billing/events.py) in the issuing transaction; notifications tells
+    the payer through its subscription."""
     from django.conf import settings
     from django.urls import reverse
 
-    from clinic.notifications.invoices import invoice_issued_notify
-
-    pdf_url = getattr(settings, "SITE_URL", "") + reverse(
-        "billing:invoice_pdf", kwargs={"invoice_id": invoice.id}
-    )
-    invoice_issued_notify(invoice=invoice, pdf_url=pdf_url)
+    pdf_url = settings.SITE_URL + reverse("billing:invoice_pdf", kwargs={"invoice_id": invoice.id})
+    publish(InvoiceIssued(invoice=invoice, pdf_url=pdf_url))
 
 
 def _payer_language(invoice: Invoice) -> str:

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class CareConfig(AppConfig):
     name = "clinic.care"
     label = "care"
+
+    def ready(self) -> None:
+        from clinic.care.handlers import subscriptions_register
+
+        subscriptions_register()

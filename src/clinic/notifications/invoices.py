@@ -1,20 +1,18 @@
 """Invoice messages: "invoice issued" (with the PDF link) and overdue reminders.
 
-Billing calls `invoice_issued_notify(invoice=..., pdf_url=...)` inside the transaction that issues
-the invoice. Overdue reminders are sent by the periodic `billing.overdue_scan` job, registered
-only when the billing module is installed and exposes `clinic.billing.selectors.invoices_overdue`
-(open invoices past their due date, tenant-scoped).
+`invoice_issued_notify(invoice=..., pdf_url=...)` runs inside the transaction that issues the
+invoice (subscribed to billing's InvoiceIssued, see handlers.py). Overdue reminders are sent by
+the periodic `billing.overdue_scan` job (periodic.py) from billing's `invoices_overdue` selector.
 """
 
 from __future__ import annotations
 
 import datetime
-import importlib
-import inspect
 
 from django.utils import timezone
 
 from clinic.accounts.models import Organization
+from clinic.billing.selectors import invoices_overdue
 from clinic.core.tenancy import require_org_id
 from clinic.notifications import selectors
 from clinic.notifications.messages import amount_format, language_pick
@@ -43,7 +41,7 @@ def _payer_recipients(invoice, org) -> list[selectors.Recipient]:
 
 
 def _invoice_context(invoice, language: str, pdf_url: str = "") -> dict:
-    from babel.dates import format_date
+    from clinic.core.timefmt import local_date
 
     lang = language_pick(language)
     due = invoice.due_date
@@ -54,7 +52,7 @@ def _invoice_context(invoice, language: str, pdf_url: str = "") -> dict:
         "balance": amount_format(
             getattr(invoice, "balance", invoice.gross_total), invoice.currency, lang
         ),
-        "due_date": format_date(due, format="long", locale=lang) if due else "",
+        "due_date": local_date(due, language=lang) if due else "",
         "pdf_url": pdf_url,
     }
 
@@ -102,15 +100,12 @@ def invoice_issued_notify(*, invoice, pdf_url: str = ""):
 def invoices_overdue_remind(*, today: datetime.date | None = None) -> dict:
     """For each open invoice past due, the reminder of the largest configured delay it reached
     (7 and 30 days by default), once each."""
-    module = importlib.import_module("clinic.billing.selectors")
-    invoices_overdue = module.invoices_overdue
     org = Organization.objects.get(pk=require_org_id())
     today = today or timezone.localdate()
     days = sorted(selectors.notification_settings_get().overdue_reminder_days)
     if not days:
         return {"planned": 0}
-    params = inspect.signature(invoices_overdue).parameters
-    invoices = invoices_overdue(as_of=today) if "as_of" in params else invoices_overdue()
+    invoices = invoices_overdue(as_of=today)
     planned = 0
     for invoice in invoices:
         if not invoice.due_date:

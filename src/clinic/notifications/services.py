@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from clinic.accounts.models import Organization
 from clinic.core.errors import NotFound, ValidationFailed
 from clinic.core.logs import logger
-from clinic.core.tasks import RetryLater, task_attempt, task_tenant_context
+from clinic.core.tasks import RetryLater, task_attempt, task_tenant_context, tenant_task
 from clinic.core.tenancy import require_org_id
 from clinic.notifications import messages, selectors
 from clinic.notifications.mail import HandoffAborted
@@ -281,8 +281,6 @@ def _enqueue(delivery: Delivery) -> str:
     from django_tasks import task_backends
     from django_tasks_db.backend import DatabaseBackend
 
-    from clinic.notifications.tasks import delivery_send_task
-
     task = delivery_send_task
     if delivery.scheduled_for > timezone.now():
         task = task.using(run_after=delivery.scheduled_for)
@@ -480,7 +478,7 @@ def _appointment_context(appointment, org, language: str, time_zone: str) -> dic
         "location_name": location.name,
         "location_address": address,
         "location_phone": location.phone,
-        **when_format(appointment.start_at, time_zone, language),
+        **when_format(appointment.start_at, time_zone, language, organization=org),
     }
 
 
@@ -587,7 +585,7 @@ def _appointment_delivery_context(delivery: Delivery, org) -> tuple[dict, str]:
     old = delivery.context.get("old_start_at")
     if old:
         context["old_when"] = when_format(
-            datetime.datetime.fromisoformat(old), time_zone, delivery.language
+            datetime.datetime.fromisoformat(old), time_zone, delivery.language, organization=org
         )["when"]
     context["cancel_reason"] = delivery.context.get("cancel_reason", "")
     return context, ""
@@ -724,6 +722,15 @@ def delivery_send(*, organization_id: str, delivery_id: str) -> str:
             updated_at=done,
         )
     return "sent"
+
+
+# Declared beside its body (not in tasks.py) so that enqueueing it, above, imports nothing
+# that imports this module back.
+@tenant_task(max_attempts=6, backoff_seconds=60, atomic=False, queue_name="deliveries")
+def delivery_send_task(organization_id: str, delivery_id: str) -> str:
+    """Send one delivery (email or SMS) at most once; retried with backoff on temporary
+    failures (1, 2, 4, 8, 16 minutes), then marked failed and reported to staff."""
+    return delivery_send(organization_id=organization_id, delivery_id=delivery_id)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -5,3 +5,6 @@ class SchedulingConfig(AppConfig):
     name = "clinic.scheduling"
     label = "scheduling"
     verbose_name = "Scheduling"
+
+    def ready(self) -> None:
+        from clinic.scheduling import jobs  # noqa: F401 - registers the periodic jobs

@@ -25,7 +25,8 @@ from psycopg import errors as pg_errors
 from clinic.accounts.models import Membership
 from clinic.audit.services import audit_record
 from clinic.core.errors import Conflict, NotFound, ValidationFailed
-from clinic.scheduling import recurrence, selectors
+from clinic.core.events import publish
+from clinic.scheduling import events, recurrence, selectors
 from clinic.scheduling import status as machine
 from clinic.scheduling.models import (
     MAX_DURATION_HOURS,
@@ -660,33 +661,24 @@ def _after_change(
     actor: Membership | None = None,
     previous: dict | None = None,
 ) -> None:
-    """Tell the modules that follow appointments, inside the same transaction: care (the
-    consultation an appointment realises takes its time and status) and notifications
-    (confirmations, reminders, cancellations). Each only if installed."""
-    from django.apps import apps
+    """Publish the change (scheduling/events.py) inside this transaction; care and notifications
+    follow it through their subscriptions, and a failure there rolls this write back."""
+    changed = tuple(appointments)
+    if event == "rescheduled":
+        publish(
+            events.AppointmentsMoved(
+                appointments=changed, actor=actor, previous_starts=dict(previous or {})
+            )
+        )
+    else:
+        publish(_EVENT_OF[event](appointments=changed, actor=actor))
 
-    # A consultation is linked to its appointment only after the booking: nothing to follow yet.
-    if apps.is_installed("clinic.care") and event != "booked":
-        from clinic.care import services as care
 
-        follow = getattr(care, "consultation_follow_appointment", None)
-        if follow is not None:
-            for appointment in appointments:
-                follow(appointment=appointment)
-    if apps.is_installed("clinic.notifications"):
-        from clinic.notifications import services as notifications
-
-        plan = getattr(notifications, "appointment_notifications_plan", None)
-        if plan is not None:
-            for appointment in appointments:
-                if appointment.kind == AppointmentKind.BLOCK:
-                    continue
-                plan(
-                    appointment=appointment,
-                    event=event,
-                    previous_start=(previous or {}).get(appointment.id),
-                    actor=actor,
-                )
+_EVENT_OF = {
+    "booked": events.AppointmentsBooked,
+    "cancelled": events.AppointmentsCancelled,
+    "status": events.AppointmentStatusChanged,
+}
 
 
 # --- booking ---------------------------------------------------------------------------------

@@ -1,0 +1,43 @@
+"""Notifications follow scheduling and billing (subscribed in NotificationsConfig.ready, see
+core.events): appointment confirmations, reminders and cancellation notices, and the payer's
+"invoice issued" message, planned in the transaction of the change."""
+
+from __future__ import annotations
+
+from clinic.billing import events as billing
+from clinic.core.events import subscribe
+from clinic.notifications.invoices import invoice_issued_notify as invoice_issued_plan
+from clinic.notifications.services import appointment_notifications_plan
+from clinic.scheduling import events as scheduling
+from clinic.scheduling.models import AppointmentKind
+
+# the planner's own names for what happened to an appointment
+_APPOINTMENT_EVENT = {
+    scheduling.AppointmentsBooked: "booked",
+    scheduling.AppointmentsMoved: "rescheduled",
+    scheduling.AppointmentsCancelled: "cancelled",
+    scheduling.AppointmentStatusChanged: "status",
+}
+
+
+def appointments_notify(event: scheduling.AppointmentsChanged) -> None:
+    previous = event.previous_starts if isinstance(event, scheduling.AppointmentsMoved) else {}
+    for appointment in event.appointments:
+        if appointment.kind == AppointmentKind.BLOCK:
+            continue  # blocked time has nobody to tell
+        appointment_notifications_plan(
+            appointment=appointment,
+            event=_APPOINTMENT_EVENT[type(event)],
+            previous_start=previous.get(appointment.id),
+            actor=event.actor,
+        )
+
+
+def invoice_issued_notify(event: billing.InvoiceIssued) -> None:
+    invoice_issued_plan(invoice=event.invoice, pdf_url=event.pdf_url)
+
+
+def subscriptions_register() -> None:
+    for event_type in _APPOINTMENT_EVENT:
+        subscribe(event_type, appointments_notify)
+    subscribe(billing.InvoiceIssued, invoice_issued_notify)

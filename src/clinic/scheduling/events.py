@@ -1,0 +1,48 @@
+"""What scheduling tells other modules, inside the transaction of the change (see core.events).
+
+Followed today by care (a consultation follows its appointment's time and outcome) and
+notifications (confirmations, reminders, cancellation notices)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from clinic.core.events import Event
+
+if TYPE_CHECKING:
+    from clinic.accounts.models import Membership
+    from clinic.scheduling.models import Appointment
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentsChanged(Event):
+    """Base: some appointments changed (block-out times included; consumers filter by kind)."""
+
+    appointments: Sequence[Appointment]
+    actor: Membership | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentsBooked(AppointmentsChanged):
+    """New appointments (one booking, a series' occurrences, a hold confirmed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentsMoved(AppointmentsChanged):
+    """Appointments given another time, practitioner or room; `previous_starts` by id."""
+
+    previous_starts: Mapping[uuid.UUID, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentsCancelled(AppointmentsChanged):
+    """Appointments cancelled (who/when/why are on the rows)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentStatusChanged(AppointmentsChanged):
+    """Another status change: confirmed, checked in, in progress, completed, no-show."""
