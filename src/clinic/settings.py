@@ -134,6 +134,8 @@ LOGIN_IP_FAILURES_PER_HOUR = int(os.environ.get("LOGIN_IP_FAILURES_PER_HOUR", "1
 # Addresses or networks of reverse proxies whose X-Forwarded-For is believed (none by default).
 TRUSTED_PROXIES = [p for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 
+# Database sessions readable by their key only (row-level security; clinic/accounts/sessions.py).
+SESSION_ENGINE = "clinic.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", not DEBUG)

@@ -136,3 +136,43 @@ def test_argon2_hashes_are_checked_and_old_ones_upgraded(owner_a):
         assert fresh.check_password(PASSWORD)
         assert not fresh.check_password(PASSWORD + "x")
         assert Argon2PasswordHasher.algorithm == "argon2"
+
+
+def test_sessions_are_readable_only_by_their_key(client, owner_a):
+    assert (
+        client.post("/login/", {"email": owner_a.user.email, "password": PASSWORD}).status_code
+        == 302
+    )
+    key = client.cookies["sessionid"].value
+    # with no session key in context the application role sees no session at all (the test's
+    # transaction still holds the login request's key: cleared as a new request would be)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT set_config('app.session_key', '', true)")
+        cur.execute("SELECT count(*) FROM django_session")
+        assert cur.fetchone() == (0,)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT set_config('app.session_key', 'someone-elses-key', true)")
+        cur.execute("SELECT count(*) FROM django_session")
+        assert cur.fetchone() == (0,)
+        cur.execute("SELECT set_config('app.session_key', %s, true)", [key])
+        cur.execute("SELECT count(*) FROM django_session")
+        assert cur.fetchone() == (1,)
+    # the session still works, and logging out ends it
+    assert client.get("/").status_code == 200
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_expired_sessions_are_cleared(client, owner_a):
+    from django.contrib.sessions.models import Session
+    from django.core.management import call_command
+
+    from clinic.accounts.sessions import SessionStore
+
+    store = SessionStore()
+    store["x"] = 1
+    store.set_expiry(-10)
+    store.save()
+    call_command("clearsessions")
+    assert not SessionStore().exists(store.session_key)
+    assert Session.objects.count() == 0  # and the policy hides any other

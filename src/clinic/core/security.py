@@ -55,6 +55,32 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn
      WHERE u.id = p_user_id AND s.name = 'password_fingerprint'
 $fn$;
 """
+# Sessions are readable by key only (clinic.accounts.sessions): a policy on app.session_key,
+# a loader that sets the key and reads in one statement, and an owner-run expiry sweep.
+SESSION_SQL = r"""
+ALTER TABLE django_session ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS session_by_key ON django_session;
+CREATE POLICY session_by_key ON django_session
+    USING (session_key = NULLIF(current_setting('app.session_key', true), ''))
+    WITH CHECK (session_key = NULLIF(current_setting('app.session_key', true), ''));
+
+CREATE OR REPLACE FUNCTION app_session_load(p_key text, p_now timestamptz) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $fn$
+BEGIN
+    PERFORM set_config('app.session_key', coalesce(p_key, ''), true);
+    RETURN (SELECT s.session_data FROM django_session s
+             WHERE s.session_key = p_key AND s.expire_date > p_now);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION app_session_clear_expired(p_now timestamptz) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    WITH gone AS (DELETE FROM django_session WHERE expire_date < p_now RETURNING 1)
+    SELECT count(*) FROM gone
+$fn$;
+"""
+SESSION_FUNCTIONS = ("app_session_clear_expired(timestamptz)",)
+
 HASH_ACCESS_FUNCTIONS = (
     "app_password_params(uuid)",
     "app_password_check(uuid, text)",
@@ -162,7 +188,8 @@ def database_secure(*, using: str = "owner", app_role: str | None = None) -> Non
         ]
     statements.append(sql.SQL(HASH_ACCESS_SQL))
     statements.append(sql.SQL("REVOKE ALL ON app_secret FROM PUBLIC, {}").format(app))
-    for signature in HASH_ACCESS_FUNCTIONS:
+    statements.append(sql.SQL(SESSION_SQL))
+    for signature in (*HASH_ACCESS_FUNCTIONS, *SESSION_FUNCTIONS):
         statements += [
             sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sql.SQL(signature)),
             sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), app),
