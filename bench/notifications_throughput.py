@@ -117,7 +117,7 @@ def _run(args, log) -> int:
 
         # queries per delivery, in this process
         _plan(org, sample)
-        from clinic.notifications.worker import run_pending
+        from clinic.core.worker import run_pending
 
         with CaptureQueriesContext(connection) as ctx:
             sent = run_pending()

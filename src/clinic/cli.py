@@ -295,8 +295,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    """Background tasks: reminders, deliveries, periodic jobs (clinic.notifications.worker)."""
-    from clinic.notifications import worker
+    """Background tasks: reminders, deliveries, periodic jobs (clinic.core.worker)."""
+    from clinic.core import worker
 
     if args.status:
         import json

@@ -146,7 +146,7 @@ def run_tasks(monkeypatch):
     stack sees that time (django.utils.timezone.now is patched while it runs)."""
     from django.utils import timezone as tz
 
-    from clinic.notifications.worker import run_pending
+    from clinic.core.worker import run_pending
 
     real_now = tz.now
 

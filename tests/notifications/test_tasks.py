@@ -81,7 +81,7 @@ def test_failures_are_retried_with_backoff_then_recorded(org_a, run_tasks):
     assert row.finished_at is not None
     assert "the printer is on fire" in row.traceback
 
-    from clinic.notifications.worker import worker_status
+    from clinic.core.worker import worker_status
 
     failed = worker_status()["failed"]
     assert any(f["id"] == str(result.id) and f["attempts"] == 3 for f in failed)
@@ -114,8 +114,8 @@ def test_deferred_tasks_wait_for_run_after(org_a, run_tasks):
 
 
 def test_a_task_left_running_by_a_dead_worker_is_queued_again(org_a, settings):
-    from clinic.notifications.models import WorkerHeartbeat
-    from clinic.notifications.worker import claim_next, recover_lost_tasks
+    from clinic.core.models import WorkerHeartbeat
+    from clinic.core.worker import claim_next, recover_lost_tasks
 
     settings.WORKER_DEAD_AFTER_SECONDS = 30
     result = sample_tasks.where_am_i.enqueue(str(org_a.id))
@@ -153,9 +153,9 @@ def test_a_task_left_running_by_a_dead_worker_is_queued_again(org_a, settings):
 
 def test_periodic_jobs_fire_once_per_organization_and_skip_while_queued(org_a, org_b):
     from clinic.accounts.models import Organization
-    from clinic.notifications.models import PeriodicJobState
-    from clinic.notifications.tasks import periodic_job_run
-    from clinic.notifications.worker import periodic_fire
+    from clinic.core.models import PeriodicJobState
+    from clinic.core.tasks import periodic_job_run
+    from clinic.core.worker import periodic_fire
 
     now = timezone.now()
     fired = periodic_fire(now)
@@ -179,7 +179,7 @@ def test_periodic_jobs_fire_once_per_organization_and_skip_while_queued(org_a, o
 
 
 def test_periodic_job_runs_in_the_tenant(org_a, run_tasks):
-    from clinic.notifications.tasks import periodic_job_run
+    from clinic.core.tasks import periodic_job_run
 
     result = periodic_job_run.enqueue(str(org_a.id), "notifications.reminders_catch_up")
     run_tasks()

@@ -6,6 +6,10 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
+        from django_tasks.signals import task_enqueued
+
         from clinic.core.logs import logging_configure
+        from clinic.core.wakeup import workers_wake
 
         logging_configure()
+        task_enqueued.connect(workers_wake, dispatch_uid="clinic.core.wake")

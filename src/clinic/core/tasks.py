@@ -14,7 +14,7 @@ request. Audit rows written by a task carry `task:<id>` as their request id.
 With the database backend the task row is written in the caller's transaction: it exists if and
 only if that transaction commits.
 
-Retries: the worker (clinic.notifications.worker) retries a task that raised, with exponential
+Retries: the worker (clinic.core.worker) retries a task that raised, with exponential
 backoff, up to its policy's `max_attempts`; `PermanentTaskError` fails it at once, `RetryLater`
 asks for a retry after a given delay. Periodic jobs are registered here with `periodic_job` and
 fired by the worker (no second scheduler process): each firing enqueues one tenant task per
@@ -191,3 +191,12 @@ def periodic_job(name: str, *, every: timedelta, enabled: Callable[[], bool] | N
         return func
 
     return decorate
+
+
+@tenant_task(max_attempts=3, backoff_seconds=30, queue_name="periodic")
+def periodic_job_run(organization_id: str, job: str):
+    """One organization's share of a periodic job (fired by the worker's scheduler)."""
+    spec = PERIODIC_JOBS.get(job)
+    if spec is None:
+        return {"skipped": f"unknown job {job}"}
+    return spec.func(organization_id)

@@ -4,14 +4,15 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "clinic.notifications"
     label = "notifications"
-    verbose_name = "Notifications and background work"
+    verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from django_tasks.signals import task_enqueued
-
+        from clinic.core.worker import executor_stopped
         from clinic.notifications import periodic  # noqa: F401 - registers the periodic jobs
         from clinic.notifications.handlers import subscriptions_register
-        from clinic.notifications.wakeup import workers_wake
+        from clinic.notifications.services import email_connections_close
 
         subscriptions_register()
-        task_enqueued.connect(workers_wake, dispatch_uid="clinic.notifications.wake")
+        executor_stopped.connect(
+            lambda **_: email_connections_close(), dispatch_uid="clinic.notifications.smtp_close"
+        )

@@ -334,36 +334,3 @@ class UserNotificationSettings(TenantModel):
                 name="user_notification_settings_categories",
             ),
         ]
-
-
-# --- the worker's bookkeeping (global: not owned by a tenant) ----------------------------------
-
-
-class WorkerHeartbeat(models.Model):
-    """A running `clinic worker` process. A task left `RUNNING` by a worker whose heartbeat went
-    stale is handed back to the queue (its process died)."""
-
-    worker_id = models.CharField(max_length=64, primary_key=True)
-    hostname = models.CharField(max_length=255)
-    pid = models.PositiveIntegerField()
-    concurrency = models.PositiveSmallIntegerField()
-    started_at = models.DateTimeField()
-    last_seen_at = models.DateTimeField()
-    tasks_done = models.PositiveIntegerField(default=0)
-    tasks_failed = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return self.worker_id
-
-
-class PeriodicJobState(models.Model):
-    """When each periodic job last fired and is next due (one row per job, locked to fire)."""
-
-    name = models.CharField(max_length=100, primary_key=True)
-    last_run_at = models.DateTimeField(null=True, blank=True)
-    next_run_at = models.DateTimeField()
-    last_fanout = models.PositiveIntegerField(default=0)
-    skipped_runs = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return self.name

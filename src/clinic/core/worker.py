@@ -30,21 +30,33 @@ import time
 import traceback
 import uuid
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.utils import timezone
 from django_tasks import TaskContext, TaskResultStatus
 from django_tasks.signals import task_finished, task_started
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from clinic.core.logs import logger
-from clinic.core.tasks import PERIODIC_JOBS, PermanentTaskError, RetryLater, task_policy
-from clinic.notifications.models import PeriodicJobState, WorkerHeartbeat
-from clinic.notifications.wakeup import CHANNEL
+from clinic.core.models import PeriodicJobState, WorkerHeartbeat
+from clinic.core.tasks import (
+    PERIODIC_JOBS,
+    PermanentTaskError,
+    RetryLater,
+    periodic_job_run,
+    task_policy,
+)
+from clinic.core.wakeup import CHANNEL
 
 log = logger("clinic.worker")
+
+
+# Sent by each executor thread as it stops, in that thread (receivers close what they hold).
+executor_stopped = Signal()
 
 
 class WorkerLost(Exception):
@@ -234,8 +246,6 @@ class Worker:
     # --- executing -----------------------------------------------------------------------------
 
     def _executor(self) -> None:
-        from clinic.notifications.services import email_connections_close
-
         try:
             while not self._stop.is_set():
                 if self.max_tasks is not None and self.done + self.failed >= self.max_tasks:
@@ -263,7 +273,8 @@ class Worker:
                         self.failed += 1
                 close_old_connections()
         finally:
-            email_connections_close()
+            # modules holding per-thread resources (notifications: SMTP connections) close them
+            executor_stopped.send(sender=Worker)
             connections.close_all()
 
 
@@ -418,8 +429,8 @@ def recover_lost_tasks(now: datetime.datetime | None = None) -> int:
 def periodic_fire(now: datetime.datetime | None = None) -> dict[str, int]:
     """Fire the periodic jobs that are due: one task per organization each. Several workers
     may call this at once; the locked row per job makes one of them fire it."""
-    from clinic.accounts.models import Organization
-    from clinic.notifications.tasks import periodic_job_run
+    # the tenant root by its label, as TenantModel's foreign key names it: core sits below accounts
+    Organization = apps.get_model("accounts", "Organization")
 
     now = now or timezone.now()
     fired: dict[str, int] = {}
