@@ -1,5 +1,5 @@
 """`clinic` — the one entry point: serve, run, worker, migrate, demo, createorg, createuser,
-token, db, manage.
+token, db, backup, restore, manage.
 
 Starts the embedded PostgreSQL when DATABASE_URL is not set (and stops it on exit if it started
 it), then hands over to Django.
@@ -433,6 +433,10 @@ def parser_build() -> argparse.ArgumentParser:
 
     billing_parsers_add(sub)  # billing overdue, bill-appointments, statement
 
+    from clinic.core.operations import parsers_add as operations_parsers_add
+
+    operations_parsers_add(sub)  # backup, restore
+
     s = sub.add_parser("manage", help="Django's manage.py", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -459,6 +463,9 @@ def _module_commands() -> None:
     from clinic.billing.cli import COMMANDS as billing_commands
 
     COMMANDS.update(billing_commands)
+    from clinic.core.operations import COMMANDS as operations_commands
+
+    COMMANDS.update(operations_commands)
 
 
 _module_commands()
