@@ -1,5 +1,5 @@
 """`clinic` — the one entry point: serve, run, worker, migrate, demo, createorg, createuser,
-token, db, backup, restore, manage.
+token, db, backup, restore, check, manage.
 
 Starts the embedded PostgreSQL when DATABASE_URL is not set (and stops it on exit if it started
 it), then hands over to Django.
@@ -435,7 +435,7 @@ def parser_build() -> argparse.ArgumentParser:
 
     from clinic.core.operations import parsers_add as operations_parsers_add
 
-    operations_parsers_add(sub)  # backup, restore
+    operations_parsers_add(sub)  # backup, restore, check
 
     s = sub.add_parser("manage", help="Django's manage.py", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)

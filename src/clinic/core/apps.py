@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django_tasks.signals import task_enqueued
 
+        from clinic.core import checks  # noqa: F401 - registers the deployment checks
         from clinic.core.logs import logging_configure
         from clinic.core.wakeup import workers_wake
 

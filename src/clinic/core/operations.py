@@ -1,4 +1,4 @@
-"""`clinic backup` and `clinic restore`: the operations commands.
+"""`clinic backup`, `clinic restore` and `clinic check --deploy`: the operations commands.
 
 `clinic.cli` registers them (`parsers_add`, `COMMANDS`) and sets Django up (and starts the
 embedded server) before a command runs.
@@ -29,6 +29,15 @@ def parsers_add(sub) -> None:
         "--force", action="store_true", help="drop the database first if it is not empty"
     )
     s.add_argument("--superuser-url", help=SUPERUSER_HELP)
+
+    s = sub.add_parser("check", help="system checks; --deploy adds the deployment checks")
+    s.add_argument("--deploy", action="store_true", help="Django's and the clinic's deploy checks")
+    s.add_argument(
+        "--fail-level",
+        default="ERROR",
+        choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"],
+        help="exit non-zero on messages of this level or above (default: ERROR)",
+    )
 
 
 def _var_dir() -> Path:
@@ -84,4 +93,16 @@ def cmd_restore(args) -> int:
     return 0
 
 
-COMMANDS = {"backup": cmd_backup, "restore": cmd_restore}
+def cmd_check(args) -> int:
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    try:
+        call_command("check", deploy=args.deploy, fail_level=args.fail_level)
+    except SystemCheckError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "check": cmd_check}
