@@ -106,15 +106,87 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 10},
+        "NAME": f"{_VALIDATION}.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+# Passwords (ASVS 2.1): at least 12 characters, not like the email or name, not a common
+# password, not only digits. Every password set goes through accounts.services.password_validate.
+_VALIDATION = "django.contrib.auth.password_validation"
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATION}.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": f"{_VALIDATION}.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATION}.NumericPasswordValidator"},
 ]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 
 # Failed logins (clinic/accounts/throttle.py): the pair account + address is locked after
+
+# Browser security headers (issue 18, hardening). These middlewares come first so that every
+# response carries the headers, those answered before any view included (input refusals,
+# probes, 503s). clinic.core.headers explains who sets which header.
+MIDDLEWARE = [
+    "clinic.core.headers.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    *(m for m in MIDDLEWARE if m != "django.middleware.security.SecurityMiddleware"),
+]
+# csp: its system checks; ninja: its packaged Swagger UI (static files and templates, no CDN).
+INSTALLED_APPS = [*INSTALLED_APPS, "csp", "ninja"]
+# No inline script or style, no eval, nothing from another origin: scripts and styles are files
+# under each app's static/ folder or node_modules (htmx, the calendar), and swagger-ui from the
+# django-ninja wheel. `data:` images: the icons in swagger-ui's stylesheet.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+# HSTS when served over HTTPS: the same switch as the secure cookies (SECURE_COOKIES, on unless
+# DEBUG). Django sends it only on requests it sees as HTTPS: behind a proxy that terminates TLS,
+# set TRUST_X_FORWARDED_PROTO=1 (and make sure that proxy overwrites X-Forwarded-Proto).
+SECURE_HSTS_SECONDS = (
+    int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    if _env_bool("SECURE_COOKIES", not DEBUG)
+    else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", False)
+if _env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"  # X-Content-Type-Options: nosniff is set further down
+# Powerful features the application never uses, off for its pages and anything they embed.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+# The interactive API documentation (/api/v1/docs) is for signed-in staff unless this is set.
+API_DOCS_PUBLIC = _env_bool("API_DOCS_PUBLIC", False)
 # AXES_FAILURE_LIMIT failures; the account alone gets growing delays and at most
 # LOGIN_ACCOUNT_FAILURES_PER_HOUR failures (ASVS 2.2.1); an address a high hourly limit.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))

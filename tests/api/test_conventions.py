@@ -14,10 +14,12 @@ def test_request_id_is_returned(api, owner_a):
     assert len(response["X-Request-ID"]) >= 16
 
 
-def test_openapi_and_docs_are_served(client, db):
+def test_openapi_is_public_and_docs_ask_to_log_in(client, db):
     schema = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/me" in schema["paths"]
-    assert client.get("/api/v1/docs").status_code == 200
+    # the interactive docs are for signed-in staff (tests/core/test_security_headers.py)
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 302 and docs["Location"].startswith("/login/")
 
 
 def test_malformed_json_gets_the_error_envelope(api):

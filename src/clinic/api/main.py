@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from clinic.api.auth import MembershipAuth
+from clinic.api.docs import StaffSwagger
 from clinic.api.errors import errors_register
 
 api = NinjaAPI(
@@ -13,6 +14,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=MembershipAuth(),
     docs_url="/docs",
+    docs=StaffSwagger(),
     openapi_url="/openapi.json",
 )
 errors_register(api)
