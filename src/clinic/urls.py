@@ -13,6 +13,7 @@ urlpatterns = [
     path("plans/", include("clinic.care.urls")),
     path("", include("clinic.scheduling.urls")),
     path("", include("clinic.directory.urls")),
+    path("", include("clinic.accounts.urls")),
     path("", include("clinic.web.urls")),
 ]
 

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db
 # path parameter -> the model whose first row fills it
 OBJECT_OF = {
     "token_id": "accounts.ApiToken",
+    "membership_id": "accounts.Membership",
     "event_id": "audit.AuditEvent",
     "notification_id": "notifications.Notification",
     "delivery_id": "notifications.Delivery",

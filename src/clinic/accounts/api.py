@@ -4,7 +4,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
-from clinic.accounts import selectors, services
+from clinic.accounts import selectors, services, two_factor
 from clinic.accounts.schemas import MeOut, TokenCreated, TokenName, TokenOut, TokenRequest
 from clinic.api.auth import require
 from clinic.api.pagination import PagePagination
@@ -15,7 +15,10 @@ router = Router(tags=["auth"])
 
 @router.post("/auth/token", auth=None, response={201: TokenCreated})
 def token_create(request, payload: TokenRequest):
-    """Exchange email, password and organization slug for a bearer token."""
+    """Exchange email, password and organization slug — and, for a user with two-factor sign-in
+    on, a code (`code`) — for a bearer token. Without the code such a user gets 401
+    `two_factor_required`; a member whose organization requires two-factor sign-in and who has
+    not set it up gets 403 `two_factor_enrolment_required`."""
     request.keep_writes_on_error = True  # failed attempts are counted and audited
     membership = services.login_verify(
         request=request,
@@ -23,6 +26,7 @@ def token_create(request, payload: TokenRequest):
         password=payload.password,
         organization_slug=payload.organization,
     )
+    two_factor.token_gate(request=request, membership=membership, code=payload.code)
     issued = services.token_create(membership=membership, name=payload.name)
     return Status(201, {"token": issued.raw, "expires_at": issued.token.expires_at})
 
@@ -44,6 +48,7 @@ def token_revoke_current(request):
 @require("token.manage_own")
 def token_create_another(request, payload: TokenName):
     """A further token for yourself (e.g. one per integration), shown once."""
+    two_factor.token_gate(request=request, membership=request.auth, code=None, signed_in=True)
     issued = services.token_create(membership=request.auth, name=payload.name)
     return Status(201, {"token": issued.raw, "expires_at": issued.token.expires_at})
 

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+
+from clinic.accounts import two_factor
 from clinic.accounts.selectors import memberships_of_user, unscoped_token_resolve
+from clinic.core.errors import error_body
 from clinic.core.middleware import bearer_token
 from clinic.core.tenancy import tenant_activate
 
@@ -51,3 +57,39 @@ class ActiveMembershipMiddleware:
     def _log_as(request, membership) -> None:
         request.log_org_id = membership.organization_id
         request.log_user_id = membership.user_id
+
+
+# Paths a member who must set up two-factor sign-in may still reach (the set-up itself, signing
+# out, changing the language, static files).
+TWO_FACTOR_OPEN_PATHS = ("/account/two-factor/", "/logout/", "/i18n/", "/static/", "/login/")
+
+
+class TwoFactorMiddleware:
+    """A browser session whose organization requires a second factor of this member, and who
+    has not given one in this session, reaches only the two-factor set-up: pages redirect there,
+    the API answers 403 `two_factor_required`. (A user who has an authenticator gets a session
+    only after the code; see `clinic.web.views.login_view`.) Bearer tokens are checked when they
+    are issued."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        m = request.membership
+        if (
+            m is not None
+            and request.api_token is None
+            and not request.session.get(two_factor.SESSION_VERIFIED)
+            and two_factor.is_required(m)
+            and not request.path.startswith(TWO_FACTOR_OPEN_PATHS)
+        ):
+            if request.path.startswith("/api/"):
+                return JsonResponse(
+                    error_body(
+                        "two_factor_required",
+                        _("Your organization requires two-factor sign-in: set it up first."),
+                    ),
+                    status=403,
+                )
+            return redirect("accounts:two_factor")
+        return self.get_response(request)

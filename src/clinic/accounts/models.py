@@ -23,6 +23,14 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("%(tz)s is not an IANA time zone."), params={"tz": value})
 
 
+class TwoFactorPolicy(models.TextChoices):
+    """Who in an organization must sign in with a second factor."""
+
+    NOBODY = "nobody", _("Nobody (optional for everyone)")
+    ADMINS = "admins", _("Owners and admins")
+    EVERYONE = "everyone", _("Everyone")
+
+
 class Organization(models.Model):
     """The tenant itself: a global table (it is not owned by a tenant, it is one)."""
 
@@ -32,10 +40,20 @@ class Organization(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     currency = models.CharField(max_length=3, default="EUR")
     default_locale = models.CharField(max_length=5, choices=LOCALES, default="en")
+    two_factor_required = models.CharField(
+        _("two-factor sign-in required for"),
+        max_length=10,
+        choices=TwoFactorPolicy.choices,
+        default=TwoFactorPolicy.NOBODY,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=Q(two_factor_required__in=["nobody", "admins", "everyone"]),
+                name="organization_two_factor_required",
+            ),
             models.CheckConstraint(
                 condition=Q(currency__regex=r"^[A-Z]{3}$"), name="organization_currency_iso"
             ),

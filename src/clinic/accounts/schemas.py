@@ -11,6 +11,13 @@ class TokenRequest(Schema):
     password: str = Field(..., max_length=1024)
     organization: str = Field(..., max_length=63, description="the organization's slug")
     name: str = Field("", max_length=100)
+    code: str | None = Field(
+        None,
+        max_length=64,
+        description="the second factor, when the user has turned two-factor sign-in on: the "
+        "6-digit code from the authenticator app or a recovery code",
+    )
+
 
 
 class TokenName(Schema):

@@ -81,6 +81,80 @@ $fn$;
 """
 SESSION_FUNCTIONS = ("app_session_clear_expired(timestamptz)",)
 
+# Two-factor devices (django-otp's tables; clinic.accounts.two_factor) belong to a user, not to
+# an organization: a person signs in to every clinic with the same authenticator. The
+# application role keeps its table grants (django-otp reads, updates its throttling and drift,
+# creates and deletes devices) but sees, changes and adds only the rows of the user in context
+# (`app.user_id`, set once the password is verified or from the session): a query with no user
+# set sees no secret. ENABLE without FORCE: the owner role (migrations, the functions below)
+# is not filtered. An owner or admin resets a member's devices without ever reading them,
+# through `app_two_factor_reset`, which checks in the database that the caller is an active
+# owner/admin of the organization in context and the target one of its members;
+# `app_two_factor_members` tells which members of that organization have a confirmed
+# authenticator (user ids only).
+TWO_FACTOR_SQL = r"""
+ALTER TABLE otp_totp_totpdevice ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS device_of_user ON otp_totp_totpdevice;
+CREATE POLICY device_of_user ON otp_totp_totpdevice
+    USING (user_id = NULLIF(current_setting('app.user_id', true), '')::uuid)
+    WITH CHECK (user_id = NULLIF(current_setting('app.user_id', true), '')::uuid);
+
+ALTER TABLE otp_static_staticdevice ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS device_of_user ON otp_static_staticdevice;
+CREATE POLICY device_of_user ON otp_static_staticdevice
+    USING (user_id = NULLIF(current_setting('app.user_id', true), '')::uuid)
+    WITH CHECK (user_id = NULLIF(current_setting('app.user_id', true), '')::uuid);
+
+ALTER TABLE otp_static_statictoken ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS token_of_user ON otp_static_statictoken;
+CREATE POLICY token_of_user ON otp_static_statictoken
+    USING (device_id IN (SELECT d.id FROM otp_static_staticdevice d))
+    WITH CHECK (device_id IN (SELECT d.id FROM otp_static_staticdevice d));
+
+CREATE OR REPLACE FUNCTION app_two_factor_caller_manages() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    SELECT EXISTS (
+        SELECT 1 FROM accounts_membership m
+         WHERE m.organization_id = NULLIF(current_setting('app.org_id', true), '')::uuid
+           AND m.user_id = NULLIF(current_setting('app.user_id', true), '')::uuid
+           AND m.is_active AND m.role IN ('owner', 'admin'))
+$fn$;
+
+CREATE OR REPLACE FUNCTION app_two_factor_reset(p_user_id uuid) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+DECLARE
+    removed integer;
+BEGIN
+    IF NOT app_two_factor_caller_manages() OR NOT EXISTS (
+        SELECT 1 FROM accounts_membership m
+         WHERE m.organization_id = NULLIF(current_setting('app.org_id', true), '')::uuid
+           AND m.user_id = p_user_id) THEN
+        RAISE EXCEPTION 'not allowed' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    DELETE FROM otp_static_statictoken t USING otp_static_staticdevice d
+     WHERE t.device_id = d.id AND d.user_id = p_user_id;
+    DELETE FROM otp_static_staticdevice WHERE user_id = p_user_id;
+    DELETE FROM otp_totp_totpdevice WHERE user_id = p_user_id;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION app_two_factor_members() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    SELECT DISTINCT d.user_id FROM otp_totp_totpdevice d
+      JOIN accounts_membership m ON m.user_id = d.user_id
+     WHERE d.confirmed
+       AND m.organization_id = NULLIF(current_setting('app.org_id', true), '')::uuid
+       AND app_two_factor_caller_manages()
+$fn$;
+"""
+TWO_FACTOR_FUNCTIONS = (
+    "app_two_factor_caller_manages()",
+    "app_two_factor_reset(uuid)",
+    "app_two_factor_members()",
+)
+
 HASH_ACCESS_FUNCTIONS = (
     "app_password_params(uuid)",
     "app_password_check(uuid, text)",
@@ -189,7 +263,8 @@ def database_secure(*, using: str = "owner", app_role: str | None = None) -> Non
     statements.append(sql.SQL(HASH_ACCESS_SQL))
     statements.append(sql.SQL("REVOKE ALL ON app_secret FROM PUBLIC, {}").format(app))
     statements.append(sql.SQL(SESSION_SQL))
-    for signature in (*HASH_ACCESS_FUNCTIONS, *SESSION_FUNCTIONS):
+    statements.append(sql.SQL(TWO_FACTOR_SQL))
+    for signature in (*HASH_ACCESS_FUNCTIONS, *SESSION_FUNCTIONS, *TWO_FACTOR_FUNCTIONS):
         statements += [
             sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sql.SQL(signature)),
             sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), app),

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from clinic.accounts.models import TwoFactorPolicy
+
 
 class LoginForm(forms.Form):
     email = forms.EmailField(
@@ -16,4 +18,27 @@ class LoginForm(forms.Form):
         label=_("Organization"),
         required=False,
         help_text=_("Leave empty if you belong to one organization."),
+    )
+
+
+class TwoFactorLoginForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=64,
+        help_text=_("The 6-digit code from your authenticator app, or one of your recovery codes."),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "autofocus": True,
+                "autocapitalize": "off",
+                "spellcheck": "false",
+            }
+        ),
+    )
+    remember = forms.BooleanField(label=_("Remember this device"), required=False)
+
+
+class TwoFactorPolicyForm(forms.Form):
+    two_factor_required = forms.ChoiceField(
+        label=_("Two-factor sign-in required for"), choices=TwoFactorPolicy.choices
     )

@@ -6,6 +6,7 @@ app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
+    path("login/two-factor/", views.login_two_factor, name="login_two_factor"),
     path("logout/", views.logout_view, name="logout"),
     path("organization/switch/", views.organization_switch, name="organization_switch"),
     path("members/", views.members, name="members"),

@@ -1,19 +1,29 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth import login, logout
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.accounts import selectors as account_selectors
+from clinic.accounts import two_factor
 from clinic.accounts.middleware import SESSION_ORG_KEY
+from clinic.accounts.models import User
 from clinic.accounts.services import login_verify, membership_for_org
 from clinic.audit import selectors as audit_selectors
 from clinic.core.errors import DomainError, TooManyRequests
 from clinic.web.access import page_requires
-from clinic.web.forms import LoginForm
+from clinic.web.forms import LoginForm, TwoFactorLoginForm, TwoFactorPolicyForm
+
+# how long the password step stays valid while the second factor is awaited
+TWO_FACTOR_PENDING_SECONDS = 300
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,15 +48,101 @@ def login_view(request):
             form.add_error("password", exc.message)
             status = 401
         else:
-            login(request, membership.user, backend="clinic.accounts.backends.PasswordBackend")
-            request.session[SESSION_ORG_KEY] = str(membership.organization_id)
             target = request.GET.get("next") or ""
             if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
                 target = "web:home"
-            return redirect(target)
+            if two_factor.authenticator_of(membership.user) is None:
+                return _session_start(request, membership, target, verified=False)
+            if two_factor.is_remembered(request, membership):
+                return _session_start(request, membership, target, verified=True)
+            # the password was right: the session starts only after the second factor
+            request.session[two_factor.SESSION_PENDING] = {
+                "user_id": str(membership.user_id),
+                "org_id": str(membership.organization_id),
+                "next": target,
+                "at": timezone.now().isoformat(),
+            }
+            return redirect("web:login_two_factor")
     elif request.method == "POST":
         status = 400
     response = render(request, "web/login.html", {"form": form}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _session_start(request, membership, target, *, verified: bool):
+    login(request, membership.user, backend="clinic.accounts.backends.PasswordBackend")
+    request.session[SESSION_ORG_KEY] = str(membership.organization_id)
+    request.session[two_factor.SESSION_VERIFIED] = verified
+    return redirect(target)
+
+
+def _pending_membership(request):
+    """The membership whose password was verified and whose second factor is awaited."""
+    pending = request.session.get(two_factor.SESSION_PENDING) or {}
+    at = parse_datetime(pending.get("at") or "")
+    if at is None or timezone.now() - at > timedelta(seconds=TWO_FACTOR_PENDING_SECONDS):
+        return None, pending
+    user = User.objects.filter(id=pending.get("user_id"), is_active=True).first()
+    if user is None:
+        return None, pending
+    membership = next(
+        (
+            m
+            for m in account_selectors.memberships_of_user(user)
+            if str(m.organization_id) == pending.get("org_id")
+        ),
+        None,
+    )
+    return membership, pending
+
+
+@require_http_methods(["GET", "POST"])
+def login_two_factor(request):
+    """The second step of signing in: a code from the authenticator app, or a recovery code."""
+    membership, pending = _pending_membership(request)
+    if membership is None:
+        request.session.pop(two_factor.SESSION_PENDING, None)
+        return redirect("web:login")
+    form = TwoFactorLoginForm(request.POST or None)
+    status = 200
+    retry_after = None
+    if request.method == "POST" and form.is_valid():
+        request.keep_writes_on_error = True  # wrong codes are counted and audited
+        try:
+            two_factor.verify(
+                request=request, membership=membership, code=form.cleaned_data["code"]
+            )
+        except TooManyRequests as exc:
+            form.add_error(None, exc.message)
+            status = 429
+            retry_after = exc.retry_after
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+            status = 401
+        else:
+            request.session.pop(two_factor.SESSION_PENDING, None)
+            response = _session_start(request, membership, pending.get("next"), verified=True)
+            if form.cleaned_data["remember"] and settings.TWO_FACTOR_REMEMBER_DAYS > 0:
+                device = two_factor.authenticator_of(membership.user)
+                response.set_cookie(
+                    two_factor.REMEMBER_COOKIE,
+                    two_factor.remember_value(device),
+                    max_age=two_factor.remember_max_age(),
+                    secure=settings.SESSION_COOKIE_SECURE,
+                    httponly=True,
+                    samesite="Lax",
+                )
+            return response
+    elif request.method == "POST":
+        status = 400
+    response = render(
+        request,
+        "web/login_two_factor.html",
+        {"form": form, "remember_days": settings.TWO_FACTOR_REMEMBER_DAYS},
+        status=status,
+    )
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
@@ -76,8 +172,19 @@ def organization_switch(request):
 
 @page_requires("membership.manage")
 def members(request):
+    m = request.membership
     return render(
-        request, "web/members.html", {"memberships": account_selectors.memberships_list()}
+        request,
+        "web/members.html",
+        {
+            "memberships": account_selectors.memberships_list(),
+            "two_factor_users": two_factor.members_with_authenticator(),
+            "policy_form": TwoFactorPolicyForm(
+                initial={"two_factor_required": m.organization.two_factor_required}
+            )
+            if m.has("organization.update")
+            else None,
+        },
     )
 
 

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from clinic.accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("account/two-factor/", views.two_factor_home, name="two_factor"),
+    path(
+        "account/two-factor/recovery-codes/",
+        views.two_factor_recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
+    path("account/two-factor/disable/", views.two_factor_disable, name="two_factor_disable"),
+    path(
+        "members/<uuid:membership_id>/two-factor/reset/",
+        views.member_two_factor_reset,
+        name="member_two_factor_reset",
+    ),
+    path("organization/two-factor/", views.two_factor_policy, name="two_factor_policy"),
+]
