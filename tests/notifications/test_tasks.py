@@ -10,7 +10,16 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from clinic.core.worker import worker_connection
 from tests.notifications import sample_tasks
+
+
+@pytest.fixture(autouse=True)
+def _as_the_worker(db):
+    """These tests enqueue and read task rows as the worker does (every organization's, and a
+    row with a bad organization id); what a request sees is tested in tests/core/test_task_rows.py.
+    """
+    worker_connection()
 
 pytestmark = pytest.mark.django_db
 

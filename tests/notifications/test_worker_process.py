@@ -44,7 +44,8 @@ def _start_worker(smtp_port: int, *extra: str) -> subprocess.Popen:
         "WORKER_HEARTBEAT_SECONDS": "0.5",
         "DELIVERY_LEASE_SECONDS": "2",
         "SECRET_KEY": settings.SECRET_KEY,
-        "PYTHONPATH": str(ROOT),
+        # the code under test, not whatever checkout the virtualenv was installed from
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
         "CLINIC_HOME": str(ROOT),
         "LOG_LEVEL": "WARNING",
     }
@@ -115,9 +116,14 @@ def _delivery(org, delivery_id):
 
 
 def _task(task_id):
+    from django.db import transaction
     from django_tasks_db.models import DBTaskResult
 
-    return DBTaskResult.objects.get(id=task_id)
+    from clinic.core.worker import worker_connection
+
+    with transaction.atomic():  # read as the worker, for this transaction only
+        worker_connection()
+        return DBTaskResult.objects.get(id=task_id)
 
 
 @pytest.mark.parametrize("dies", ["after_handoff", "before_handoff"])
@@ -162,7 +168,8 @@ def test_sigterm_lets_the_current_task_finish(live_db, smtp):
     from tests.notifications.sample_tasks import slow
 
     org = org_create(unique_slug("sigterm"))
-    result = slow.enqueue(str(org.id), 3)
+    with tenant_context(org.id):
+        result = slow.enqueue(str(org.id), 3)
     worker = _start_worker(smtp.port)
     try:
         assert wait_for(lambda: _task(result.id).status == "RUNNING", timeout=60)

@@ -79,6 +79,19 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $
     SELECT count(*) FROM gone
 $fn$;
 """
+# Task rows (django-tasks-db) hold organization and record ids in their arguments: a request sees
+# only its organization's (a tenant task's first argument), the worker (clinic.core.worker,
+# `app.task_worker` set on its connections) every row. Not FORCEd: the owner keeps full access.
+TASK_TABLE = "django_tasks_database_dbtaskresult"
+TASK_SQL = f"""
+ALTER TABLE {TASK_TABLE} ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS task_by_tenant ON {TASK_TABLE};
+CREATE POLICY task_by_tenant ON {TASK_TABLE}
+    USING (current_setting('app.task_worker', true) = 'on'
+           OR (args_kwargs -> 'args' ->> 0) = current_setting('app.org_id', true))
+    WITH CHECK (current_setting('app.task_worker', true) = 'on'
+           OR (args_kwargs -> 'args' ->> 0) = current_setting('app.org_id', true));
+"""
 SESSION_FUNCTIONS = ("app_session_clear_expired(timestamptz)",)
 
 # Two-factor devices (django-otp's tables; clinic.accounts.two_factor) belong to a user, not to
@@ -263,6 +276,7 @@ def database_secure(*, using: str = "owner", app_role: str | None = None) -> Non
     statements.append(sql.SQL(HASH_ACCESS_SQL))
     statements.append(sql.SQL("REVOKE ALL ON app_secret FROM PUBLIC, {}").format(app))
     statements.append(sql.SQL(SESSION_SQL))
+    statements.append(sql.SQL(TASK_SQL))
     statements.append(sql.SQL(TWO_FACTOR_SQL))
     for signature in (*HASH_ACCESS_FUNCTIONS, *SESSION_FUNCTIONS, *TWO_FACTOR_FUNCTIONS):
         statements += [

@@ -67,6 +67,23 @@ def _backend_alias() -> str:
     return "default"
 
 
+def worker_connection(conn=None) -> None:
+    """Mark the connection as the task worker's: the task table's row-level security policy
+    (clinic.core.security, TASK_SQL) shows it every organization's tasks, where a request sees
+    only its own organization's. Outside a transaction: for the session, once per connection (a
+    worker's own connections); inside one: until it ends (`clinic worker --batch`, tests)."""
+    conn = conn or connection
+    conn.ensure_connection()
+    raw = conn.connection
+    if getattr(conn, "_task_worker_for", None) is raw:
+        return
+    local = conn.in_atomic_block
+    with conn.cursor() as cur:
+        cur.execute("SELECT set_config('app.task_worker', 'on', %s)", [local])
+    if not local:
+        conn._task_worker_for = raw
+
+
 def ready_tasks(now: datetime.datetime | None = None, queues: list[str] | None = None):
     now = now or timezone.now()
     qs = DBTaskResult.objects.filter(
@@ -294,6 +311,7 @@ def claim_next(
     worker_id: str, *, queues: list[str] | None = None, now: datetime.datetime | None = None
 ) -> DBTaskResult | None:
     """Take the next ready task (locked, skipping rows other workers hold) and mark it RUNNING."""
+    worker_connection()
     with transaction.atomic():
         row = ready_tasks(now, queues).select_for_update(skip_locked=True).first()
         if row is not None:
@@ -401,6 +419,7 @@ def _fail(row: DBTaskResult, exc: BaseException) -> None:
 def recover_lost_tasks(now: datetime.datetime | None = None) -> int:
     """Tasks left RUNNING by workers whose heartbeat went stale go back to the queue (or fail,
     if that was their last attempt). Returns how many were recovered."""
+    worker_connection()
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.WORKER_DEAD_AFTER_SECONDS)
     WorkerHeartbeat.objects.filter(last_seen_at__lt=cutoff).delete()
@@ -431,6 +450,7 @@ def periodic_fire(now: datetime.datetime | None = None) -> dict[str, int]:
     may call this at once; the locked row per job makes one of them fire it."""
     # the tenant root by its label, as TenantModel's foreign key names it: core sits below accounts
     Organization = apps.get_model("accounts", "Organization")
+    worker_connection()
 
     now = now or timezone.now()
     fired: dict[str, int] = {}
@@ -471,6 +491,7 @@ def periodic_fire(now: datetime.datetime | None = None) -> dict[str, int]:
 
 def run_pending(*, now: datetime.datetime | None = None, limit: int = 10_000, queues=None) -> int:
     """Run the ready tasks in this thread until none is left (tests, `clinic worker --batch`)."""
+    worker_connection()
     count = 0
     seen: set = set()
     while count < limit:
@@ -492,6 +513,7 @@ def worker_status() -> dict:
     """What `clinic worker --status` prints: workers, queue depth, recent failures."""
     from django.db.models import Count
 
+    worker_connection()
     counts = dict(DBTaskResult.objects.values_list("status").annotate(n=Count("id")).order_by())
     return {
         "workers": list(
