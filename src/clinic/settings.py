@@ -108,22 +108,18 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
-AUTH_PASSWORD_VALIDATORS = [
-    {
-        "NAME": f"{_VALIDATION}.UserAttributeSimilarityValidator",
-        "OPTIONS": {"user_attributes": ("email", "full_name")},
 # Passwords (ASVS 2.1): at least 12 characters, not like the email or name, not a common
 # password, not only digits. Every password set goes through accounts.services.password_validate.
 _VALIDATION = "django.contrib.auth.password_validation"
-    },
+AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"{_VALIDATION}.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": f"{_VALIDATION}.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+    },
     {"NAME": f"{_VALIDATION}.CommonPasswordValidator"},
     {"NAME": f"{_VALIDATION}.NumericPasswordValidator"},
 ]
-LOGIN_URL = "web:login"
-LOGIN_REDIRECT_URL = "web:home"
-
-# Failed logins (clinic/accounts/throttle.py): the pair account + address is locked after
 
 # Browser security headers (issue 18, hardening). These middlewares come first so that every
 # response carries the headers, those answered before any view included (input refusals,
@@ -191,6 +187,10 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 }
 # The interactive API documentation (/api/v1/docs) is for signed-in staff unless this is set.
 API_DOCS_PUBLIC = _env_bool("API_DOCS_PUBLIC", False)
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+
+# Failed logins (clinic/accounts/throttle.py): the pair account + address is locked after
 # AXES_FAILURE_LIMIT failures; the account alone gets growing delays and at most
 # LOGIN_ACCOUNT_FAILURES_PER_HOUR failures (ASVS 2.2.1); an address a high hourly limit.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
