@@ -27,6 +27,8 @@ def production(monkeypatch):
     """A configuration that passes: key from the environment, field keys, HTTPS cookies."""
     monkeypatch.setenv("SECRET_KEY", STRONG_KEY)
     monkeypatch.delenv("FIELD_ENCRYPTION_KEYS", raising=False)
+    # set by the live-server and browser tests of this process; Django's async.E001 is an error
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
     with override_settings(
         DEBUG=False,
         SECRET_KEY=STRONG_KEY,
