@@ -99,6 +99,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_createorg(args) -> int:
+    from django.db import transaction
+
     from clinic.accounts.services import (
         membership_create,
         organization_create,
@@ -106,17 +108,19 @@ def cmd_createorg(args) -> int:
     )
     from clinic.core.tenancy import tenant_context
 
-    org = organization_create(
-        slug=args.slug,
-        name=args.name,
-        time_zone=args.time_zone,
-        currency=args.currency,
-        default_locale=args.locale,
-    )
     password = args.owner_password or secrets.token_urlsafe(12)
-    with tenant_context(org.id):
-        user, created = user_get_or_create(email=args.owner_email, password=password)
-        membership_create(organization=org, user=user, role="owner")
+    # one transaction: an owner refused (a password the policy rejects) leaves no organization
+    with transaction.atomic():
+        org = organization_create(
+            slug=args.slug,
+            name=args.name,
+            time_zone=args.time_zone,
+            currency=args.currency,
+            default_locale=args.locale,
+        )
+        with tenant_context(org.id):
+            user, created = user_get_or_create(email=args.owner_email, password=password)
+            membership_create(organization=org, user=user, role="owner")
     _print(f"Created organization '{org.slug}' with owner {user.email}.")
     if created and not args.owner_password:
         _print(f"Owner password (shown once): {password}")

@@ -1,11 +1,19 @@
 from uuid import UUID
 
+from django.contrib.auth import update_session_auth_hash
 from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
 from clinic.accounts import selectors, services, two_factor
-from clinic.accounts.schemas import MeOut, TokenCreated, TokenName, TokenOut, TokenRequest
+from clinic.accounts.schemas import (
+    MeOut,
+    PasswordChange,
+    TokenCreated,
+    TokenName,
+    TokenOut,
+    TokenRequest,
+)
 from clinic.api.auth import require
 from clinic.api.pagination import PagePagination
 from clinic.core.errors import NotFound, ValidationFailed
@@ -80,3 +88,19 @@ def me(request):
         "role": m.role,
         "permissions": sorted(m.permissions),
     }
+
+
+@router.post("/me/password", response={204: None}, tags=["me"])
+def password_change(request, payload: PasswordChange):
+    """Change your password: the current one, then a new one that meets the password policy
+    (422 naming `current_password` or `new_password` otherwise). Your other sessions end."""
+    request.keep_writes_on_error = True  # a wrong current password counts as a failed login
+    services.user_password_change(
+        request=request,
+        user=request.auth.user,
+        current_password=payload.current_password,
+        new_password=payload.new_password,
+    )
+    if request.user.is_authenticated and request.user.pk == request.auth.user_id:
+        update_session_auth_hash(request, request.auth.user)
+    return Status(204, None)

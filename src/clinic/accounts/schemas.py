@@ -19,7 +19,6 @@ class TokenRequest(Schema):
     )
 
 
-
 class TokenName(Schema):
     name: str = Field("", max_length=100)
 
@@ -59,3 +58,13 @@ class MeOut(Schema):
     organization: OrganizationOut
     role: str
     permissions: list[str]
+
+
+class PasswordChange(Schema):
+    current_password: str = Field(..., max_length=1024)
+    new_password: str = Field(
+        ...,
+        max_length=1024,
+        description="at least 12 characters, not like your email or name, not a common "
+        "password, not only digits",
+    )

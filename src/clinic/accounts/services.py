@@ -80,18 +80,26 @@ def organization_create(
     return org
 
 
+def password_validate(password: str, *, user: User, field: str = "password") -> None:
+    """The password policy (settings.AUTH_PASSWORD_VALIDATORS: at least 12 characters, not like
+    the user's email or name, not a common password, not only digits), checked wherever a
+    password is set. A refusal is a 422 naming the field, each broken rule in its own words."""
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationFailed(exc.messages[0], details={field: exc.messages}) from exc
+
+
 def user_get_or_create(
     *, email: str, password: str | None, full_name: str = ""
 ) -> tuple[User, bool]:
+    """The user with this email, or a new one with this password (None: no usable password)."""
     email = User.objects.normalize_email(email).strip().lower()
     user = User.objects.filter(email=email).first()
     if user:
         return user, False
-    if password:
-        try:
-            validate_password(password)
-        except ValidationError as exc:
-            raise ValidationFailed(exc.messages[0], details={"password": exc.messages}) from exc
+    if password is not None:
+        password_validate(password, user=User(email=email, full_name=full_name))
     try:
         User(email=email).clean_fields(exclude=["password"])
     except ValidationError as exc:
@@ -99,6 +107,36 @@ def user_get_or_create(
             _("The email address is not valid."), details=exc.message_dict
         ) from exc
     return User.objects.create_user(email, password, full_name=full_name), True
+
+
+def user_password_change(*, request, user: User, current_password: str, new_password: str) -> None:
+    """Change one's own password: the current one first (a wrong one counts as a failed login,
+    throttled alike), then the policy. The stored hash changes, so every other session of the
+    user ends (their session hash is bound to it); the caller keeps its own
+    (`update_session_auth_hash`)."""
+    throttle.login_throttle_check(request, user.email)
+    if not current_password or not user.check_password(current_password):
+        throttle.login_failure_record(request, user.email)
+        _raise_if_locked(request)
+        raise ValidationFailed(
+            _("The current password is not right."),
+            details={"current_password": [_("The current password is not right.")]},
+        )
+    if new_password == current_password:
+        raise ValidationFailed(
+            _("The new password must differ from the current one."),
+            details={"new_password": [_("The new password must differ from the current one.")]},
+        )
+    password_validate(new_password, user=user, field="new_password")
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    audit_record(
+        action="auth.password_change",
+        organization_id=getattr(getattr(request, "membership", None), "organization_id", None),
+        actor_id=user.id,
+        object_type="accounts_user",
+        object_id=str(user.id),
+    )
 
 
 def membership_create(*, organization: Organization, user: User, role: str) -> Membership:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinic.web import views
+from clinic.web import password_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("login/two-factor/", views.login_two_factor, name="login_two_factor"),
     path("logout/", views.logout_view, name="logout"),
+    path("account/password/", password_views.password_change, name="password_change"),
     path("organization/switch/", views.organization_switch, name="organization_switch"),
     path("members/", views.members, name="members"),
     path("audit/", views.audit, name="audit"),
