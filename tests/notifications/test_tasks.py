@@ -21,6 +21,7 @@ def _as_the_worker(db):
     """
     worker_connection()
 
+
 pytestmark = pytest.mark.django_db
 
 
