@@ -395,3 +395,16 @@ def clock():
     c = Clock()
     yield c
     c.stop()
+
+
+def reauthenticated(client):
+    """Mark a test client's session as having just re-entered its password (sensitive pages
+    such as exports ask for it again otherwise; clinic.accounts.user_sessions)."""
+    import time
+
+    from clinic.accounts.user_sessions import SESSION_REAUTH
+
+    session = client.session
+    session[SESSION_REAUTH] = time.time()
+    session.save()
+    return client

@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinic.accounts.middleware.ActiveMembershipMiddleware",
+    "clinic.accounts.user_sessions.SessionLifetimeMiddleware",
     "clinic.accounts.middleware.TwoFactorMiddleware",
     "clinic.core.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -217,6 +218,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_AGE = 60 * 60 * 12
+# Idle and absolute limits are per organization (Organization.session_idle_minutes/_absolute_hours,
+# clinic/accounts/user_sessions.py); a session's last request is written back at most this often.
+SESSION_TOUCH_SECONDS = int(os.environ.get("SESSION_TOUCH_SECONDS", "60"))
+# Sensitive actions (exports, role changes, API tokens) need the password given this recently.
+REAUTH_MINUTES = int(os.environ.get("REAUTH_MINUTES", "10"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -93,9 +93,22 @@ def _notifications_object(persona, kind):
         return Delivery.objects.first().id
 
 
+def _session_of(persona):
+    """A browser session of clinic B's owner (sign-in records it; clinic.accounts.user_sessions)."""
+    from django.test import Client
+
+    from clinic.accounts.models import UserSession
+    from clinic.core.tenancy import tenant_context
+
+    Client().force_login(persona.user)
+    with tenant_context(persona.org.id, persona.user.id):
+        return UserSession.objects.get(user=persona.user).id
+
+
 # path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
 OTHER_ORG_OBJECTS = {
     "token_id": _token_of,
+    "session_id": _session_of,
     "event_id": _audit_event_of,
     "notification_id": lambda p: _notifications_object(p, "notification"),
     "delivery_id": lambda p: _notifications_object(p, "delivery"),

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader
 
 from tests.billing import factories as f
+from tests.conftest import reauthenticated
 from tests.directory import factories as directory
 
 pytestmark = pytest.mark.django_db
@@ -116,6 +117,7 @@ def test_payment_entry_allocates_and_shows_the_account(client, owner_a):
     assert 'data-total="outstanding">100.00' in account  # the first one is still open
     assert 'data-total="credit">50.00' in account
     assert f.refreshed(owner_a, second).status == "paid"
+    reauthenticated(client)
     csv = client.get(
         f"/billing/accounts/patient/{patient.id}/statement/?date_from=2026-01-01"
         f"&date_to={dt.date.today()}&format=csv"

@@ -22,7 +22,7 @@ from django.utils import translation
 
 from clinic.core import timefmt
 from clinic.core.tenancy import tenant_context
-from tests.conftest import org_create, persona_create, unique_slug
+from tests.conftest import org_create, persona_create, reauthenticated, unique_slug
 from tests.directory import factories
 from tests.notifications.conftest import run_tasks, smtp  # noqa: F401 - fixtures
 
@@ -488,6 +488,7 @@ def test_payment_dates_statement_csv_and_invoice_pdf(client, world):
     login(client, world)
     account = text(client.get(f"/billing/accounts/patient/{world.patient.id}/"))
     assert f"{local_day.day} juin 2025" in account
+    reauthenticated(client)
     csv = client.get(
         f"/billing/accounts/patient/{world.patient.id}/statement/"
         "?date_from=2025-05-01&date_to=2025-06-30&format=csv"

@@ -7,6 +7,7 @@ import io
 
 import pytest
 
+from tests.conftest import reauthenticated
 from tests.directory import factories
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ def login(client):
     ],
 )
 def test_pages_by_role(login, persona_factory, role, path, allowed):
-    response = login(persona_factory(role)).get(path)
+    response = reauthenticated(login(persona_factory(role))).get(path)
     assert response.status_code == (200 if role in allowed else 403), response.content[:200]
 
 
@@ -323,6 +324,8 @@ def test_exports_from_pages(login, owner_a):
     factories.patient(owner_a, given_name="Zoé")
     factories.service(owner_a, name="Bilan")
     client = login(owner_a)
+    assert client.get("/patients/export.csv").status_code == 302  # the password again first
+    reauthenticated(client)
     patients = client.get("/patients/export.csv")
     assert patients["Content-Type"].startswith("text/csv") and "Zoé" in patients.content.decode()
     assert "Bilan" in client.get("/services/export.csv").content.decode()

@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
-from clinic.accounts import selectors, services, two_factor
+from clinic.accounts import selectors, services, two_factor, user_sessions
 from clinic.accounts.schemas import (
     MeOut,
     PasswordChange,
@@ -56,6 +56,7 @@ def token_revoke_current(request):
 @require("token.manage_own")
 def token_create_another(request, payload: TokenName):
     """A further token for yourself (e.g. one per integration), shown once."""
+    user_sessions.reauth_require(request)  # a browser session: the password again first
     two_factor.token_gate(request=request, membership=request.auth, code=None, signed_in=True)
     issued = services.token_create(membership=request.auth, name=payload.name)
     return Status(201, {"token": issued.raw, "expires_at": issued.token.expires_at})

@@ -21,3 +21,25 @@ class TwoFactorDisableForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
+
+
+class ReauthenticateForm(forms.Form):
+    password = forms.CharField(
+        label=_("Password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    code = forms.CharField(
+        label=_("Code from the app or a recovery code"),
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+
+
+class SessionPolicyForm(forms.Form):
+    session_idle_minutes = forms.IntegerField(
+        label=_("Sign out after inactivity (minutes)"), min_value=5, max_value=480
+    )
+    session_absolute_hours = forms.IntegerField(
+        label=_("Sign out in any case after (hours)"), min_value=1, max_value=72
+    )

@@ -46,10 +46,26 @@ class Organization(models.Model):
         choices=TwoFactorPolicy.choices,
         default=TwoFactorPolicy.NOBODY,
     )
+    # Sessions (clinic.accounts.user_sessions): a browser session ends after this long without a
+    # request (ASVS 3.3.2), and in any case this long after signing in.
+    session_idle_minutes = models.PositiveIntegerField(
+        _("sign out after inactivity (minutes)"), default=30
+    )
+    session_absolute_hours = models.PositiveIntegerField(
+        _("sign out in any case after (hours)"), default=12
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=Q(session_idle_minutes__gte=5, session_idle_minutes__lte=480),
+                name="organization_session_idle_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(session_absolute_hours__gte=1, session_absolute_hours__lte=72),
+                name="organization_session_absolute_range",
+            ),
             models.CheckConstraint(
                 condition=Q(two_factor_required__in=["nobody", "admins", "everyone"]),
                 name="organization_two_factor_required",
@@ -223,3 +239,35 @@ class ApiToken(TenantModel):
                 name="apitoken_expiry_after_creation",
             ),
         ]
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a user, for listing and revoking one's own sessions.
+
+    Not a tenant table (a session spans the user's organizations): under a row-level security
+    policy on `app.user_id` (clinic.core.security.USER_SESSION_SQL), so a user sees only their
+    own. The session key is never stored, only its SHA-256: the table cannot be used to take a
+    session over. Rows are written at sign-in and touched at most once a minute per session;
+    revoking deletes the Django session through `app_user_sessions_end`, which checks the owner.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "ended_at"], name="usersession_user_open")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_seen_at__gte=models.F("created_at")),
+                name="usersession_seen_after_creation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

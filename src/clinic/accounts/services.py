@@ -13,7 +13,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinic.accounts import throttle
+from clinic.accounts import throttle, user_sessions
 from clinic.accounts.models import ApiToken, Membership, Organization, User, validate_time_zone
 from clinic.accounts.roles import Role
 from clinic.accounts.selectors import memberships_of_user, organization_by_slug, token_hash
@@ -137,6 +137,16 @@ def user_password_change(*, request, user: User, current_password: str, new_pass
         object_type="accounts_user",
         object_id=str(user.id),
     )
+    # every other session ends now (not merely at its next request); the caller's own is kept
+    # and then rotated (`update_session_auth_hash`)
+    session = getattr(request, "session", None)
+    current = getattr(request, "user", None)
+    keep = (
+        session.session_key
+        if session is not None and getattr(current, "pk", None) == user.pk
+        else None
+    )
+    user_sessions.sessions_end_for_user(user, keep_key=keep, reason="password changed")
 
 
 def membership_create(*, organization: Organization, user: User, role: str) -> Membership:

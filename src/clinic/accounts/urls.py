@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinic.accounts import views
+from clinic.accounts import session_views, views
 
 app_name = "accounts"
 urlpatterns = [
@@ -17,4 +17,8 @@ urlpatterns = [
         name="member_two_factor_reset",
     ),
     path("organization/two-factor/", views.two_factor_policy, name="two_factor_policy"),
+    path("account/sessions/", session_views.sessions_page, name="sessions"),
+    path("account/sessions/revoke/", session_views.sessions_revoke, name="sessions_revoke"),
+    path("account/reauthenticate/", session_views.reauthenticate, name="reauthenticate"),
+    path("organization/sessions/", session_views.session_policy, name="session_policy"),
 ]

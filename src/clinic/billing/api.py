@@ -10,6 +10,7 @@ from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from clinic.accounts.models import Organization
+from clinic.accounts.user_sessions import reauth_require
 from clinic.api.auth import require
 from clinic.api.pagination import PagePagination
 from clinic.billing import exports, pdf, selectors, services
@@ -395,6 +396,7 @@ def statement_get(request, query: Query[StatementQuery]):
     language = query.language or account.language or _organization(request).default_locale
     stem = f"statement-{query.date_from:%Y%m%d}-{query.date_to:%Y%m%d}"
     if query.format == "csv":
+        reauth_require(request)
         response = HttpResponse(
             exports.statement_csv(statement, language), content_type="text/csv; charset=utf-8"
         )

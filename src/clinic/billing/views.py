@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinic.accounts.user_sessions import reauth_fresh, reauth_redirect
 from clinic.api.pagination import MAX_PAGE
 from clinic.billing import calculations as calc
 from clinic.billing import exports, pdf, selectors, services
@@ -423,6 +424,8 @@ def account_statement(request, kind, payer_id):
     )
     stem = f"statement-{date_from:%Y%m%d}-{date_to:%Y%m%d}"
     if request.GET.get("format") == "csv":
+        if not reauth_fresh(request):
+            return reauth_redirect(request)
         response = HttpResponse(
             exports.statement_csv(statement, language), content_type="text/csv; charset=utf-8"
         )

@@ -168,6 +168,61 @@ TWO_FACTOR_FUNCTIONS = (
     "app_two_factor_members()",
 )
 
+# A user's own sessions (clinic.accounts.user_sessions): `accounts_usersession` rows are seen and
+# changed only by the user in context (`app.user_id`); a query with no user set sees none, and the
+# table holds SHA-256 digests of session keys, never a key. A row is added at sign-in by
+# `app_user_session_start` (the user is not yet in context then). `app_user_sessions_end` ends
+# sessions by row id: only the rows of the user in context, deleting their Django sessions
+# (which the application role could not find: django_session is readable by key only) through
+# an index on the key's digest.
+USER_SESSION_SQL = r"""
+ALTER TABLE accounts_usersession ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS session_of_user ON accounts_usersession;
+CREATE POLICY session_of_user ON accounts_usersession
+    USING (user_id = NULLIF(current_setting('app.user_id', true), '')::uuid)
+    WITH CHECK (user_id = NULLIF(current_setting('app.user_id', true), '')::uuid);
+
+CREATE OR REPLACE FUNCTION app_session_key_digest(p_key text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog AS $fn$
+    SELECT encode(sha256(convert_to(p_key, 'UTF8')), 'hex')
+$fn$;
+CREATE INDEX IF NOT EXISTS django_session_key_digest
+    ON django_session (app_session_key_digest(session_key));
+
+CREATE OR REPLACE FUNCTION app_user_session_start(p_user_id uuid, p_key_hash text,
+                                                  p_now timestamptz, p_ip inet, p_agent text)
+RETURNS uuid
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    INSERT INTO accounts_usersession (id, user_id, key_hash, created_at, last_seen_at, ip,
+                                      user_agent)
+    SELECT gen_random_uuid(), u.id, p_key_hash, p_now, p_now, p_ip, left(p_agent, 300)
+      FROM accounts_user u WHERE u.id = p_user_id
+    ON CONFLICT (key_hash) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at
+        WHERE accounts_usersession.user_id = EXCLUDED.user_id
+    RETURNING id
+$fn$;
+
+CREATE OR REPLACE FUNCTION app_user_sessions_end(p_ids uuid[], p_now timestamptz)
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+    WITH mine AS (
+        UPDATE accounts_usersession SET ended_at = p_now
+         WHERE id = ANY(p_ids) AND ended_at IS NULL
+           AND user_id = NULLIF(current_setting('app.user_id', true), '')::uuid
+        RETURNING key_hash
+    ), gone AS (
+        DELETE FROM django_session s USING mine
+         WHERE app_session_key_digest(s.session_key) = mine.key_hash
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM mine
+$fn$;
+"""
+USER_SESSION_FUNCTIONS = (
+    "app_user_session_start(uuid, text, timestamptz, inet, text)",
+    "app_user_sessions_end(uuid[], timestamptz)",
+)
+
 HASH_ACCESS_FUNCTIONS = (
     "app_password_params(uuid)",
     "app_password_check(uuid, text)",
@@ -278,7 +333,13 @@ def database_secure(*, using: str = "owner", app_role: str | None = None) -> Non
     statements.append(sql.SQL(SESSION_SQL))
     statements.append(sql.SQL(TASK_SQL))
     statements.append(sql.SQL(TWO_FACTOR_SQL))
-    for signature in (*HASH_ACCESS_FUNCTIONS, *SESSION_FUNCTIONS, *TWO_FACTOR_FUNCTIONS):
+    statements.append(sql.SQL(USER_SESSION_SQL))
+    for signature in (
+        *HASH_ACCESS_FUNCTIONS,
+        *SESSION_FUNCTIONS,
+        *TWO_FACTOR_FUNCTIONS,
+        *USER_SESSION_FUNCTIONS,
+    ):
         statements += [
             sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sql.SQL(signature)),
             sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), app),

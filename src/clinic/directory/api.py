@@ -10,6 +10,7 @@ from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
+from clinic.accounts.user_sessions import reauth_require
 from clinic.api.auth import require
 from clinic.api.pagination import PagePagination
 from clinic.core.errors import ValidationFailed
@@ -170,7 +171,9 @@ def services_list(request, filters: Query[ServiceFilters]):
 @service_routes.get("/export.csv", response={200: None})
 @require("service.export")
 def services_export(request, filters: Query[ServiceFilters]):
-    """The services (same filters as the list) as CSV."""
+    """The services (same filters as the list) as CSV (a browser session must have
+    re-authenticated recently: 403 `reauthentication_required` otherwise)."""
+    reauth_require(request)
     return _csv_response(
         importing.services_export_csv(selectors.services_list(**filters.dict())), "services"
     )
@@ -283,7 +286,9 @@ def patients_list(request, filters: Query[PatientFilters]):
 @patients.get("/export.csv", response={200: None})
 @require("patient.export")
 def patients_export(request, filters: Query[PatientFilters]):
-    """The patients (same filters as the list) as CSV, in the import's format."""
+    """The patients (same filters as the list) as CSV, in the import's format (a browser
+    session must have re-authenticated recently: 403 `reauthentication_required` otherwise)."""
+    reauth_require(request)
     qs = selectors.patients_list(actor=request.auth, **filters.dict())
     return _csv_response(importing.patients_export_csv(qs), "patients")
 

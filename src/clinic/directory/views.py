@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinic.accounts.user_sessions import page_reauth_required
 from clinic.api.pagination import MAX_PAGE
 from clinic.core.errors import Conflict, DomainError, NotFound
 from clinic.directory import importing, selectors, services
@@ -656,6 +657,7 @@ def service_archive(request, service_id):
 
 
 @page_requires("service.export")
+@page_reauth_required
 def services_export(request):
     body = importing.services_export_csv(selectors.services_list(status="all"))
     return _csv(body, "services")
@@ -764,6 +766,7 @@ def _csv(body: str, stem: str) -> HttpResponse:
 
 
 @page_requires("patient.export")
+@page_reauth_required
 def patients_export(request):
     qs = selectors.patients_list(actor=request.membership, status=_status_filter(request))
     return _csv(importing.patients_export_csv(qs), "patients")

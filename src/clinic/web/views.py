@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.accounts import selectors as account_selectors
 from clinic.accounts import two_factor
+from clinic.accounts.forms import SessionPolicyForm
 from clinic.accounts.middleware import SESSION_ORG_KEY
 from clinic.accounts.models import User
 from clinic.accounts.services import login_verify, membership_for_org
@@ -181,6 +182,14 @@ def members(request):
             "two_factor_users": two_factor.members_with_authenticator(),
             "policy_form": TwoFactorPolicyForm(
                 initial={"two_factor_required": m.organization.two_factor_required}
+            )
+            if m.has("organization.update")
+            else None,
+            "session_form": SessionPolicyForm(
+                initial={
+                    "session_idle_minutes": m.organization.session_idle_minutes,
+                    "session_absolute_hours": m.organization.session_absolute_hours,
+                }
             )
             if m.has("organization.update")
             else None,
