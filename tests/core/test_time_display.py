@@ -156,6 +156,19 @@ def test_zone_conversion_and_dst_without_a_database():
         timefmt.localize(dt.datetime(2030, 12, 3, 15, 0), KOLKATA)
 
 
+def test_the_calendar_script_formats_in_the_same_style():
+    # the calendar draws its own times (Intl.DateTimeFormat): it gets the locale and hour cycle
+    assert timefmt.browser_format("en", Org("Europe/Paris")) == {
+        "locale": "en-FR",
+        "hourCycle": "h23",
+    }
+    assert timefmt.browser_format("en", Org("America/New_York")) == {
+        "locale": "en-US",
+        "hourCycle": "h12",
+    }
+    assert timefmt.browser_format("fr", Org("America/St_Johns"))["locale"] == "fr-CA"
+
+
 def test_twelve_or_twenty_four_hours_by_the_organizations_region():
     instant = dt.datetime(2030, 12, 3, 15, 0, tzinfo=UTC)
     shown = {

@@ -292,6 +292,15 @@ def _hour24(locale: Locale) -> bool:
     return "H" in locale.time_formats["short"].pattern
 
 
+def browser_format(language: str | None = None, organization=None) -> dict[str, str]:
+    """What a page's script needs to format times as the server does (Intl.DateTimeFormat):
+    the BCP 47 locale ("en-FR") and the hour cycle, given explicitly since a browser may not
+    know the language in that region."""
+    locale = locale_for(language, organization)
+    tag = "-".join(p for p in (locale.language, locale.territory) if p)
+    return {"locale": tag, "hourCycle": "h23" if _hour24(locale) else "h12"}
+
+
 def _join(locale: Locale, date_text: str, time_text: str) -> str:
     pattern = str(get_datetime_format("medium", locale=locale)).replace("'", "")
     return pattern.replace("{1}", date_text).replace("{0}", time_text)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from clinic.core import timefmt
 from clinic.core.errors import DomainError, NotFound
 from clinic.core.timefmt import local_date
 from clinic.directory.models import Location, Room, Service
@@ -64,7 +65,8 @@ def calendar(request):
     config = {
         "timeZone": actor.organization.time_zone,
         "api": "/api/v1/",
-        "locale": request.LANGUAGE_CODE,
+        # the grid's times in the organization's regional style, as server-rendered pages
+        **timefmt.browser_format(request.LANGUAGE_CODE, actor.organization),
         "canBook": actor.has("appointment.book"),
         "canUpdate": actor.has("appointment.update"),
         "canCancel": actor.has("appointment.cancel"),

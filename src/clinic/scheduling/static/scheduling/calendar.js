@@ -96,8 +96,8 @@
   const formatters = {};
   function formatter(tz) {
     return formatters[tz] || (formatters[tz] = {
-      date: new Intl.DateTimeFormat(cfg.locale, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: tz }),
-      time: new Intl.DateTimeFormat(cfg.locale, { hour: "2-digit", minute: "2-digit", timeZone: tz }),
+      date: new Intl.DateTimeFormat(cfg.locale, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: cfg.hourCycle, timeZone: tz }),
+      time: new Intl.DateTimeFormat(cfg.locale, { hour: "2-digit", minute: "2-digit", hourCycle: cfg.hourCycle, timeZone: tz }),
     });
   }
   const zoneNote = (tz) => (tz && tz !== zone ? ` (${tz})` : "");
@@ -191,6 +191,8 @@
     view: wide ? "timeGridWeek" : "timeGridDay",
     timeZone: "UTC",
     locale: cfg.locale,
+    slotLabelFormat: { hour: "numeric", minute: "2-digit", hourCycle: cfg.hourCycle },
+    eventTimeFormat: { hour: "numeric", minute: "2-digit", hourCycle: cfg.hourCycle },
     firstDay: 1,
     date: cfg.initialDate || undefined,
     headerToolbar: { start: "prev,next today", center: "title", end: "timeGridDay,timeGridWeek,resourceTimeGridDay,resourceTimeGridWeek,listWeek" },
