@@ -126,6 +126,8 @@ def test_concurrent_requests_with_one_key_create_once(live_db):
 def test_browser_session_reaches_the_api_and_writes_need_csrf(db, owner_a):
     from django.test import Client
 
+    from tests.conftest import reauthenticated
+
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(owner_a.user)
     assert browser.get("/api/v1/me").json()["user"]["email"] == owner_a.user.email
@@ -134,6 +136,7 @@ def test_browser_session_reaches_the_api_and_writes_need_csrf(db, owner_a):
     )
     assert refused.status_code == 401
     browser.get("/")  # sets the CSRF cookie
+    reauthenticated(browser)  # a new token from a browser session needs the password again
     allowed = browser.post(
         "/api/v1/auth/tokens",
         data={"name": "x"},
