@@ -80,6 +80,21 @@ def _stop(proc: subprocess.Popen) -> int:
         return proc.wait()
 
 
+@pytest.fixture(autouse=True)
+def _queue_of_this_test_only(live_db):
+    """The worker process takes the oldest ready task first: tasks committed by earlier tests
+    on this database (browser bookings, races) would be sent before this test's. Clear them;
+    each xdist worker has its own database, and its tests run one at a time."""
+    from django.db import transaction
+    from django_tasks_db.models import DBTaskResult
+
+    from clinic.core.worker import worker_connection
+
+    with transaction.atomic():
+        worker_connection()
+        DBTaskResult.objects.all().delete()
+
+
 def _booking(n_patients: int = 1):
     org = org_create(unique_slug("worker"), "Clinic W")
     owner = persona_create(org, "owner")
