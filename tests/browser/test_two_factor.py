@@ -101,7 +101,7 @@ def test_the_organization_requires_it_and_the_pages_are_in_arabic(browser_page, 
     page.wait_for_url(HOME)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").click()
     page.get_by_label("Two-factor sign-in required for").select_option("everyone")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save requirement").click()
     expect(page.get_by_text("The two-factor requirement was saved.")).to_be_visible()
     log_out(page)
 

@@ -67,7 +67,7 @@ def _layer(module: str) -> tuple[int, str]:
     if package in DOMAIN:
         if len(parts) > 2 and parts[2] in ENTRY_POINTS:
             return 40, "composition"
-        if len(parts) > 2 and parts[2] in PRESENTATION:
+        if len(parts) > 2 and (parts[2] in PRESENTATION or parts[2].endswith(("_api", "_views"))):
             return 30, package
         return 1 + DOMAIN.index(package), package
     if package == "locale":

@@ -34,12 +34,3 @@ class ReauthenticateForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
-
-
-class SessionPolicyForm(forms.Form):
-    session_idle_minutes = forms.IntegerField(
-        label=_("Sign out after inactivity (minutes)"), min_value=5, max_value=480
-    )
-    session_absolute_hours = forms.IntegerField(
-        label=_("Sign out in any case after (hours)"), min_value=1, max_value=72
-    )

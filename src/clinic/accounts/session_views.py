@@ -10,9 +10,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.accounts import user_sessions
-from clinic.accounts.forms import ReauthenticateForm, SessionPolicyForm
+from clinic.accounts.forms import ReauthenticateForm
 from clinic.core.errors import DomainError, NotFound, TooManyRequests
 from clinic.web.access import page_requires
+from clinic.web.forms import SessionPolicyForm
 
 
 @page_requires()

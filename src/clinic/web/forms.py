@@ -42,3 +42,13 @@ class TwoFactorPolicyForm(forms.Form):
     two_factor_required = forms.ChoiceField(
         label=_("Two-factor sign-in required for"), choices=TwoFactorPolicy.choices
     )
+
+
+# The members page's organization security settings, beside TwoFactorPolicyForm.
+class SessionPolicyForm(forms.Form):
+    session_idle_minutes = forms.IntegerField(
+        label=_("Sign out after inactivity (minutes)"), min_value=5, max_value=480
+    )
+    session_absolute_hours = forms.IntegerField(
+        label=_("Sign out in any case after (hours)"), min_value=1, max_value=72
+    )

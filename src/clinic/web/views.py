@@ -14,14 +14,18 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.accounts import selectors as account_selectors
 from clinic.accounts import two_factor
-from clinic.accounts.forms import SessionPolicyForm
 from clinic.accounts.middleware import SESSION_ORG_KEY
 from clinic.accounts.models import User
 from clinic.accounts.services import login_verify, membership_for_org
 from clinic.audit import selectors as audit_selectors
 from clinic.core.errors import DomainError, TooManyRequests
 from clinic.web.access import page_requires
-from clinic.web.forms import LoginForm, TwoFactorLoginForm, TwoFactorPolicyForm
+from clinic.web.forms import (
+    LoginForm,
+    SessionPolicyForm,
+    TwoFactorLoginForm,
+    TwoFactorPolicyForm,
+)
 
 # how long the password step stays valid while the second factor is awaited
 TWO_FACTOR_PENDING_SECONDS = 300
