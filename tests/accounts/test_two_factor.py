@@ -276,6 +276,28 @@ def test_everyone_means_every_role(client, owner_a, persona_factory):
     assert client.get("/").url == "/account/two-factor/"
 
 
+def test_a_fragment_request_is_sent_to_set_up_as_a_whole_page(client, owner_a, persona_factory):
+    """htmx fragments (the bell's poll) got a 302 that htmx followed and swapped the set-up page
+    into the header: seen as the form twice on the page in the browser test."""
+    assistant = persona_factory("assistant")
+    client.force_login(owner_a.user)
+    client.post("/organization/two-factor/", {"two_factor_required": "everyone"})
+    client.logout()
+    password_step(client, assistant)
+    fragment = client.get("/notifications/bell/", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment["HX-Redirect"] == "/account/two-factor/"
+    assert client.get("/notifications/bell/").url == "/account/two-factor/"  # plain: a 302
+    on_set_up = client.get(
+        "/notifications/bell/",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/account/two-factor/"},
+    )
+    assert on_set_up.status_code == 204  # already there: no reload loop
+    client.logout()
+    signed_out = client.get("/notifications/bell/", headers={"HX-Request": "true"})
+    assert signed_out["HX-Redirect"].startswith("/login/?next=")
+
+
 def test_only_owners_and_admins_set_the_requirement(client, owner_a, persona_factory):
     practitioner = persona_factory("practitioner")
     client.force_login(practitioner.user)

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from django.http import JsonResponse
-from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 from clinic.accounts import two_factor
 from clinic.accounts.selectors import memberships_of_user, unscoped_token_resolve
 from clinic.core.errors import error_body
+from clinic.core.http import page_redirect
 from clinic.core.middleware import bearer_token
 from clinic.core.tenancy import tenant_activate
 
@@ -91,5 +91,5 @@ class TwoFactorMiddleware:
                     ),
                     status=403,
                 )
-            return redirect("accounts:two_factor")
+            return page_redirect(request, "accounts:two_factor")
         return self.get_response(request)

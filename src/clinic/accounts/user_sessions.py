@@ -30,7 +30,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import logout
 from django.db import connection
-from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -39,6 +38,7 @@ from clinic.accounts import throttle, two_factor
 from clinic.accounts.models import Membership, Organization, User, UserSession
 from clinic.audit.services import audit_record
 from clinic.core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+from clinic.core.http import page_redirect
 from clinic.core.tenancy import current_org_id, current_user_id, tenant_activate
 
 # keys in the session's data
@@ -331,7 +331,9 @@ def reauth_redirect(request):
         referer = request.headers.get("Referer", "")
         host = request.get_host()
         back = referer.split(host, 1)[1] if host in referer else reverse("web:home")
-    return redirect(reverse("accounts:reauthenticate") + "?" + urlencode({"next": back}))
+    return page_redirect(
+        request, reverse("accounts:reauthenticate") + "?" + urlencode({"next": back})
+    )
 
 
 def page_reauth_required(view):
