@@ -294,8 +294,12 @@ def test_a_fragment_request_is_sent_to_set_up_as_a_whole_page(client, owner_a, p
     )
     assert on_set_up.status_code == 204  # already there: no reload loop
     client.logout()
-    signed_out = client.get("/notifications/bell/", headers={"HX-Request": "true"})
-    assert signed_out["HX-Redirect"].startswith("/login/?next=")
+    signed_out = client.get(
+        "/notifications/bell/",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/patients/?q=a"},
+    )
+    # back to the page being read after signing in, not to the bell's fragment
+    assert signed_out["HX-Redirect"] == "/login/?next=/patients/%3Fq%3Da"
 
 
 def test_only_owners_and_admins_set_the_requirement(client, owner_a, persona_factory):

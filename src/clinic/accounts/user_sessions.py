@@ -38,7 +38,7 @@ from clinic.accounts import throttle, two_factor
 from clinic.accounts.models import Membership, Organization, User, UserSession
 from clinic.audit.services import audit_record
 from clinic.core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
-from clinic.core.http import page_redirect
+from clinic.core.http import page_path, page_redirect
 from clinic.core.tenancy import current_org_id, current_user_id, tenant_activate
 
 # keys in the session's data
@@ -326,7 +326,7 @@ def reauth_require(request) -> None:
 def reauth_redirect(request):
     """To `/account/reauthenticate/`, then back: to this page for a GET, to the referring page
     for a POST (whose form is then sent again)."""
-    back = request.get_full_path()
+    back = page_path(request)
     if request.method != "GET":
         referer = request.headers.get("Referer", "")
         host = request.get_host()

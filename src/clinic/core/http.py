@@ -16,10 +16,24 @@ from django.shortcuts import redirect
 from django_htmx.http import HttpResponseClientRedirect
 
 
+def is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def page_path(request) -> str:
+    """The page the person is on: for an htmx fragment, the page that asked for it (so a
+    sign-in comes back there, not to the bell's fragment)."""
+    if is_htmx(request):
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        if current.path:
+            return current.path + (f"?{current.query}" if current.query else "")
+    return request.get_full_path()
+
+
 def page_redirect(request, to: str, *args, **kwargs):
     """`django.shortcuts.redirect`, or a whole-page redirect for an htmx request."""
     response = redirect(to, *args, **kwargs)
-    if request.headers.get("HX-Request") != "true":
+    if not is_htmx(request):
         return response
     target = urlsplit(response["Location"]).path
     if urlsplit(request.headers.get("HX-Current-URL", "")).path == target:

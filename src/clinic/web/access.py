@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from clinic.core.errors import NotFound
-from clinic.core.http import page_redirect
+from clinic.core.http import page_path, page_redirect
 
 
 def page_requires(permission: str | None = None):
@@ -22,9 +22,7 @@ def page_requires(permission: str | None = None):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
             if not request.user.is_authenticated or request.membership is None:
-                return page_redirect(
-                    request, redirect_to_login(request.get_full_path())["Location"]
-                )
+                return page_redirect(request, redirect_to_login(page_path(request))["Location"])
             if permission and not request.membership.has(permission):
                 body = render_to_string(
                     "web/forbidden.html",
