@@ -10,8 +10,8 @@ from axes.models import AccessFailureLog
 from django.test import RequestFactory
 from django.utils import timezone
 
-from clinic.accounts.throttle import client_ip
 from clinic.audit.models import AuditEvent
+from clinic.core.middleware import client_ip
 from tests.conftest import PASSWORD
 
 WRONG = "nope-nope-nope"

@@ -20,7 +20,6 @@ send that header).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from datetime import timedelta
 
@@ -33,48 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.core.errors import TooManyRequests
-
-
-def _networks(entries) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(e.strip(), strict=False) for e in entries if e and e.strip()]
-
-
-def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    value = value.strip()
-    if value.startswith("[") and "]" in value:  # [v6]:port
-        value = value[1 : value.index("]")]
-    elif value.count(":") == 1:  # v4:port
-        value = value.split(":", 1)[0]
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        return None
-
-
-def _trusted(address, networks) -> bool:
-    return any(address in net for net in networks)
-
-
-def client_ip(request) -> str | None:
-    """The client's address: `REMOTE_ADDR`, unless that is a trusted proxy, in which case the
-    right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it
-    were written by the client and prove nothing)."""
-    remote = _parse_ip(request.META.get("REMOTE_ADDR") or "")
-    if remote is None:
-        return None
-    networks = _networks(getattr(settings, "TRUSTED_PROXIES", ()))
-    if not networks or not _trusted(remote, networks):
-        return str(remote)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    client = remote
-    for entry in reversed([e for e in forwarded.split(",") if e.strip()]):
-        address = _parse_ip(entry)
-        if address is None:
-            break  # garbage from here leftwards: keep the last address a proxy vouched for
-        client = address
-        if not _trusted(address, networks):
-            break
-    return str(client)
+from clinic.core.middleware import client_ip
 
 
 def login_username(request, credentials: dict | None) -> str | None:

@@ -22,7 +22,6 @@ and re-authentication before sensitive actions (issue 18, hardening → sessions
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -36,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from clinic.accounts import throttle, two_factor
 from clinic.accounts.models import Membership, Organization, User, UserSession
+from clinic.accounts.selectors import token_hash
 from clinic.audit.services import audit_record
 from clinic.core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from clinic.core.http import page_path, page_redirect
@@ -52,8 +52,8 @@ DEFAULT_IDLE_MINUTES = 30
 DEFAULT_ABSOLUTE_HOURS = 12
 
 
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+# A session key is stored as API tokens are: its SHA-256 (core.security's SQL uses the same).
+key_digest = token_hash
 
 
 def _epoch_instant(value: float) -> datetime:

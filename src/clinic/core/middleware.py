@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
@@ -19,8 +20,48 @@ _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 log = logger("clinic.request")
 
 
+# The audit log, the login throttle and the sessions list read the client's address the same
+# way (axes too: AXES_CLIENT_IP_CALLABLE).
+def _networks(entries) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(e.strip(), strict=False) for e in entries if e and e.strip()]
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # [v6]:port
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # v4:port
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _trusted(address, networks) -> bool:
+    return any(address in net for net in networks)
+
+
 def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: `REMOTE_ADDR`, unless that is a trusted proxy, in which case the
+    right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it
+    were written by the client and prove nothing)."""
+    remote = _parse_ip(request.META.get("REMOTE_ADDR") or "")
+    if remote is None:
+        return None
+    networks = _networks(getattr(settings, "TRUSTED_PROXIES", ()))
+    if not networks or not _trusted(remote, networks):
+        return str(remote)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    client = remote
+    for entry in reversed([e for e in forwarded.split(",") if e.strip()]):
+        address = _parse_ip(entry)
+        if address is None:
+            break  # garbage from here leftwards: keep the last address a proxy vouched for
+        client = address
+        if not _trusted(address, networks):
+            break
+    return str(client)
 
 
 def bearer_token(request) -> str | None:
