@@ -26,6 +26,7 @@ import time
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+import ua_parser
 from django.conf import settings
 from django.contrib.auth import logout
 from django.db import connection
@@ -171,40 +172,12 @@ class SessionLifetimeMiddleware:
 
 
 def user_agent_summary(agent: str) -> str:
-    """'Firefox on Linux'-like words for a User-Agent header (no parser library needed)."""
-    agent = agent or ""
-    browser = next(
-        (
-            name
-            for token, name in (
-                ("Edg/", "Edge"),
-                ("OPR/", "Opera"),
-                ("Firefox/", "Firefox"),
-                ("Chromium/", "Chromium"),
-                ("Chrome/", "Chrome"),
-                ("Safari/", "Safari"),
-                ("curl/", "curl"),
-            )
-            if token in agent
-        ),
-        None,
-    )
-    system = next(
-        (
-            name
-            for token, name in (
-                ("Android", "Android"),
-                ("iPhone", "iOS"),
-                ("iPad", "iPadOS"),
-                ("Windows", "Windows"),
-                ("Mac OS X", "macOS"),
-                ("CrOS", "ChromeOS"),
-                ("Linux", "Linux"),
-            )
-            if token in agent
-        ),
-        None,
-    )
+    """'Firefox on Linux'-like words for a User-Agent header (ua-parser's regexes)."""
+    parsed = ua_parser.parse(agent or "")
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    system = parsed.os.family if parsed.os else None
+    browser = None if browser == "Other" else browser
+    system = None if system == "Other" else system
     if browser and system:
         return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
     return browser or system or _("Unknown browser")
