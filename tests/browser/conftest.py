@@ -155,3 +155,64 @@ def committed_persona(live_db):
         return persona_create(org or org_create(unique_slug("web")), role)
 
     return make
+
+
+PHONE = {"width": 390, "height": 844}
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture
+def phone_page(chromium, live_server_url, live_db, request, clock):
+    """A page the size of a phone (390 × 844, touch), otherwise like `browser_page`."""
+    context = chromium.new_context(
+        base_url=live_server_url, locale="en-GB", viewport=PHONE, has_touch=True, is_mobile=True
+    )
+    _browser_clock_follow(context, clock)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)[-150:]
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+def menu_open(page) -> None:
+    """Open the collapsed main menu when the page is narrow enough to have one."""
+    toggler = page.locator(".navbar-toggler")
+    if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
+        toggler.click()
+        page.locator("#topbar-menu.show").wait_for()
+
+
+def user_menu_open(page) -> None:
+    """Open the signed-in person's menu (password, two-factor, sessions, log out)."""
+    menu_open(page)
+    page.locator(".who .dropdown-toggle").click()
+    page.locator(".who .dropdown-menu.show").wait_for()
+
+
+def log_out(page) -> None:
+    user_menu_open(page)
+    page.locator(".who").get_by_role("button").last.click()
+    page.wait_for_url(re.compile(r"/login/"))
+
+
+def axe_violations(page, impacts=("critical", "serious")) -> list[dict]:
+    """axe-core (npm) run in the page: the violations of the given impacts, each with its rule
+    and the first offending elements. The script is evaluated through the DevTools protocol,
+    so the page's Content-Security-Policy (no inline script) does not stop it."""
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {
+            "rule": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"][:3]],
+        }
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]

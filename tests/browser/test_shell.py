@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import login
+from tests.browser.conftest import login, user_menu_open
 
 
 def test_login_switch_to_arabic_and_log_out(browser_page, committed_persona):
@@ -23,6 +23,7 @@ def test_login_switch_to_arabic_and_log_out(browser_page, committed_persona):
     nav = page.locator(".brand").bounding_box()
     assert nav["x"] > page.viewport_size["width"] / 2
 
+    user_menu_open(page)
     page.get_by_role("button", name="تسجيل الخروج").click()
     page.wait_for_url(re.compile(r"/login/"))
     expect(page.get_by_role("heading", level=1)).to_be_visible()
@@ -34,7 +35,7 @@ def test_practitioner_does_not_see_admin_navigation(browser_page, committed_pers
     page = browser_page
     login(page, practitioner)
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link", name="Home")).to_be_visible()
+    expect(nav.get_by_role("link", name="Today")).to_be_visible()
     expect(nav.get_by_role("link", name="Audit log")).to_have_count(0)
     expect(nav.get_by_role("link", name="Members")).to_have_count(0)
     page.goto("/audit/")
@@ -48,7 +49,13 @@ def test_owner_sees_admin_navigation_and_uses_the_keyboard(browser_page, committ
     page.keyboard.press("Tab")  # the skip link comes first
     expect(page.locator(".skip-link")).to_be_focused()
     nav = page.get_by_role("navigation", name="Main")
-    nav.get_by_role("link", name="Audit log").focus()
+    # the Administration menu opens from the keyboard and its entries are reached by arrows
+    nav.get_by_role("button", name="Administration").focus()
+    page.keyboard.press("Enter")
+    expect(nav.get_by_role("link", name="Audit log")).to_be_visible()
+    for _ in range(3):  # Messages, Members, Audit log
+        page.keyboard.press("ArrowDown")
+    expect(nav.get_by_role("link", name="Audit log")).to_be_focused()
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/audit/$"))
     expect(page.get_by_role("table")).to_contain_text("auth.login")

@@ -11,6 +11,7 @@ from base64 import b32decode
 from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
+from tests.browser.conftest import log_out, user_menu_open
 from tests.conftest import PASSWORD
 
 HOME = re.compile(r"^https?://[^/]+/$")
@@ -47,17 +48,13 @@ def set_up(page) -> tuple[str, list[str]]:
     return secret, codes
 
 
-def log_out(page) -> None:
-    page.get_by_role("button", name="Log out").click()
-    page.wait_for_url(re.compile(r"/login/"))
-
-
 def test_set_up_then_sign_in_with_a_code_and_remember_the_device(browser_page, committed_persona):
     owner = committed_persona("owner")
     page = browser_page
     password_step(page, owner)
     page.wait_for_url(HOME)
-    page.get_by_role("link", name="Two-factor sign-in").click()
+    user_menu_open(page)
+    page.locator(".who").get_by_role("link", name="Two-factor sign-in").click()
     secret, codes = set_up(page)
     page.get_by_role("link", name="I have saved them").click()
     page.wait_for_url(HOME)
@@ -89,7 +86,8 @@ def test_set_up_then_sign_in_with_a_code_and_remember_the_device(browser_page, c
     page.get_by_label("Code").fill(codes[0])
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(HOME)
-    page.get_by_role("link", name="Two-factor sign-in").click()
+    user_menu_open(page)
+    page.locator(".who").get_by_role("link", name="Two-factor sign-in").click()
     expect(page.get_by_text("9 recovery codes left.")).to_be_visible()
 
 
@@ -99,7 +97,9 @@ def test_the_organization_requires_it_and_the_pages_are_in_arabic(browser_page, 
     page = browser_page
     password_step(page, owner)
     page.wait_for_url(HOME)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").click()
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("button", name="Administration").click()
+    nav.get_by_role("link", name="Members").click()
     page.get_by_label("Two-factor sign-in required for").select_option("everyone")
     page.get_by_role("button", name="Save requirement").click()
     expect(page.get_by_text("The two-factor requirement was saved.")).to_be_visible()
@@ -117,7 +117,7 @@ def test_the_organization_requires_it_and_the_pages_are_in_arabic(browser_page, 
     # one set-up form: the bell's poll used to swap a second copy of this page into the header
     # (a 302 that htmx followed; now HX-Redirect, or 204 when already here: clinic.core.http)
     page.goto("/account/two-factor/")
-    expect(page.locator("form button.primary")).to_have_count(1)
+    expect(page.locator("form button.btn-primary")).to_have_count(1)
     expect(page.get_by_role("heading", level=1)).to_have_text("إعداد تسجيل الدخول بعاملين")
     secret = page.locator("#tf-secret").get_attribute("data-secret")
     page.get_by_label("الرمز من التطبيق").fill(app_code(secret))

@@ -5,22 +5,60 @@ from django.utils.translation import gettext_lazy as _
 
 from clinic.core import timefmt
 
-# (label, url name, permission needed); the layout shows only what the role allows.
+# (label, url name, permission needed) or (label, [entries]) for a menu; the layout shows only
+# what the role allows. Grouped so that the whole bar fits one row at 1366 px in every language.
 NAVIGATION = [
-    (_("Home"), "web:home", "home.view"),
+    (_("Today"), "web:home", "home.view"),
     (_("Calendar"), "scheduling:calendar", "calendar.view"),
-    (_("Availability"), "scheduling:availability", "availability.view"),
-    (_("Treatment plans"), "care:plans", "treatment_plan.view"),
-    (_("Messages"), "notifications:delivery_list", "delivery.view"),
     (_("Patients"), "directory:patients", "patient.view"),
-    (_("Contacts"), "directory:contacts", "contact.view"),
-    (_("Practitioners"), "directory:practitioners", "practitioner.view"),
-    (_("Services"), "directory:services", "service.view"),
-    (_("Locations"), "directory:locations", "location.view"),
+    (_("Treatment plans"), "care:plans", "treatment_plan.view"),
     (_("Invoices"), "billing:invoices", "invoice.view"),
-    (_("Members"), "web:members", "membership.manage"),
-    (_("Audit log"), "web:audit", "audit.view"),
+    (
+        _("Clinic"),
+        [
+            (_("Practitioners"), "directory:practitioners", "practitioner.view"),
+            (_("Availability"), "scheduling:availability", "availability.view"),
+            (_("Services"), "directory:services", "service.view"),
+            (_("Locations"), "directory:locations", "location.view"),
+            (_("Contacts"), "directory:contacts", "contact.view"),
+        ],
+    ),
+    (
+        _("Administration"),
+        [
+            (_("Messages"), "notifications:delivery_list", "delivery.view"),
+            (_("Members"), "web:members", "membership.manage"),
+            (_("Audit log"), "web:audit", "audit.view"),
+        ],
+    ),
 ]
+
+
+def _entry(request, label, name) -> dict:
+    url = reverse(name)
+    return {"label": label, "url": url, "active": request.path == url}
+
+
+def navigation_items(request, membership) -> list[dict]:
+    """The entries of the main navigation this membership may open; a menu with one entry left
+    is shown as that entry, an empty one not at all."""
+    items = []
+    for label, target, *perm in NAVIGATION:
+        if isinstance(target, str):
+            if membership.has(perm[0]):
+                items.append(_entry(request, label, target))
+            continue
+        children = [
+            _entry(request, child_label, name)
+            for child_label, name, child_perm in target
+            if membership.has(child_perm)
+        ]
+        if len(children) == 1:
+            items.append(children[0])
+        elif children:
+            active = any(child["active"] for child in children)
+            items.append({"label": label, "children": children, "active": active})
+    return items
 
 
 def navigation(request):
@@ -29,9 +67,4 @@ def navigation(request):
         return {"nav_items": []}
     # the time filters read the request's (already loaded) organization: no query
     timefmt.organization_activate(membership.organization)
-    items = [
-        {"label": label, "url": reverse(name), "active": request.path == reverse(name)}
-        for label, name, perm in NAVIGATION
-        if membership.has(perm)
-    ]
-    return {"nav_items": items, "active_membership": membership}
+    return {"nav_items": navigation_items(request, membership), "active_membership": membership}

@@ -148,6 +148,25 @@
     in_progress: "#b35c00", completed: "#4b5563", cancelled: "#b42318", no_show: "#8a1c12",
   };
 
+  // Text and background that read at WCAG AA (4.5:1): black or white text, whichever contrasts
+  // more, and a darker shade of the colour when neither does (white on the palette's yellows
+  // and oranges was below 2:1, and a mid red reads at 4:1 with either).
+  function luminance(rgb) {
+    const [r, g, b] = rgb.map((v) => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+  function readableColours(hex) {
+    if (!/^#[0-9a-f]{6}$/i.test(hex)) return { backgroundColor: hex };
+    let rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    const onBlack = (l) => (l + 0.05) / (luminance([17, 24, 39]) + 0.05);  // #111827
+    const onWhite = (l) => 1.05 / (l + 0.05);
+    if (onBlack(luminance(rgb)) >= 4.5 && onBlack(luminance(rgb)) >= onWhite(luminance(rgb))) {
+      return { backgroundColor: hex, textColor: "#111827" };
+    }
+    while (onWhite(luminance(rgb)) < 4.5) rgb = rgb.map((v) => Math.floor(v * 0.92));
+    return { backgroundColor: "#" + rgb.map((v) => v.toString(16).padStart(2, "0")).join(""), textColor: "#ffffff" };
+  }
+
   function toEvent(a) {
     const colour = filters.colour.value === "status" ? STATUS_COLOURS[a.status]
       : (a.service ? a.service.colour : "#6b7280");
@@ -159,7 +178,7 @@
       end: wallOf(new Date(a.end), zone),
       title: title + (a.status !== "scheduled" ? ` (${cfg.statuses[a.status] || a.status})` : ""),
       resourceIds: ["pr:" + a.practitioner.id].concat(a.room ? ["room:" + a.room.id] : []),
-      backgroundColor: colour,
+      ...readableColours(colour),
       editable: cfg.canUpdate && ["held", "scheduled", "confirmed"].includes(a.status),
       classNames: ["appt-" + a.status],
       extendedProps: { appointment: a },
@@ -195,7 +214,10 @@
     eventTimeFormat: { hour: "numeric", minute: "2-digit", hourCycle: cfg.hourCycle },
     firstDay: 1,
     date: cfg.initialDate || undefined,
-    headerToolbar: { start: "prev,next today", center: "title", end: "timeGridDay,timeGridWeek,resourceTimeGridDay,resourceTimeGridWeek,listWeek" },
+    // a phone gets the two views that fit 390 px: the day and the week as a list
+    headerToolbar: wide
+      ? { start: "prev,next today", center: "title", end: "timeGridDay,timeGridWeek,resourceTimeGridDay,resourceTimeGridWeek,listWeek" }
+      : { start: "prev,next today", center: "title", end: "timeGridDay,listWeek" },
     buttonText: (t) => ({ ...t, today: S.today, timeGridDay: S.day, timeGridWeek: S.week, resourceTimeGridDay: S.resourceDay, resourceTimeGridWeek: S.resourceWeek, listWeek: S.list }),
     slotMinTime: "07:00", slotMaxTime: "21:00", scrollTime: "08:00", slotDuration: "00:15",
     slotLabelInterval: "01:00", nowIndicator: true, allDaySlot: false, height: "auto",
@@ -212,7 +234,8 @@
       const a = info.event.extendedProps.appointment;
       info.el.setAttribute("tabindex", "0");
       info.el.setAttribute("role", "button");
-      info.el.setAttribute("aria-label", `${info.event.title}, ${timeRange(a.start, a.end, zoneOf(a))}`);
+      // the name is the visible text (time, patient, service); the tooltip adds the zone
+      info.el.setAttribute("title", `${info.event.title}, ${timeRange(a.start, a.end, zoneOf(a))}`);
       info.el.dataset.appointmentId = a.id;
       info.el.addEventListener("keydown", (e) => {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openEvent(a); }
@@ -220,6 +243,19 @@
     },
   });
   window.clinicCalendar = calendar;
+  // The library marks its grid up as an ARIA table whose body also holds the toolbar and the
+  // events (buttons): an invalid table that screen readers announce as broken. Without those
+  // roles the calendar reads as its headings, times and appointment buttons.
+  const TABLE_ROLES = ["table", "rowgroup", "row", "cell", "columnheader", "rowheader"];
+  const rolesStrip = () => {
+    for (const node of el("calendar").querySelectorAll("[role], [aria-colindex], [aria-rowindex]")) {
+      if (TABLE_ROLES.includes(node.getAttribute("role"))) node.removeAttribute("role");
+      node.removeAttribute("aria-colindex");
+      node.removeAttribute("aria-rowindex");
+    }
+  };
+  rolesStrip();
+  new MutationObserver(rolesStrip).observe(el("calendar"), { subtree: true, childList: true, attributeFilter: ["role", "aria-colindex", "aria-rowindex"] });
 
   function focusLater(id) { pendingFocus = id; pendingFetched = false; }
   function focusPending() {
