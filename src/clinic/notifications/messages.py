@@ -21,6 +21,7 @@ from django.conf import settings
 from django.template import Context, Engine
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from clinic.core import timefmt
 from clinic.notifications.models import Category, Channel
@@ -33,6 +34,8 @@ PARTS = ("email_subject", "email_body", "sms", "in_app_title", "in_app_body")
 class MessageEvent:
     name: str
     template: str
+    # what staff read in lists ("Appointment reminder"), never the event's key
+    title: str = ""
     # Channels it goes out on to patients/contacts (in-app goes to users with a login).
     channels: tuple[str, ...] = (Channel.EMAIL, Channel.SMS)
     # A reminder: respects the recipient's "reminders" switch and carries an unsubscribe link.
@@ -52,27 +55,50 @@ def event_register(event: MessageEvent) -> MessageEvent:
 
 
 for _event in (
-    MessageEvent("appointment.booked", "appointment_booked"),
-    MessageEvent("appointment.rescheduled", "appointment_rescheduled"),
-    MessageEvent("appointment.cancelled", "appointment_cancelled"),
-    MessageEvent("appointment.reminder", "appointment_reminder", reminder=True),
+    MessageEvent("appointment.booked", "appointment_booked", _("Appointment booked")),
     MessageEvent(
-        "invoice.issued", "invoice_issued", channels=(Channel.EMAIL,), category=Category.INVOICES
+        "appointment.rescheduled", "appointment_rescheduled", _("Appointment rescheduled")
     ),
-    MessageEvent("invoice.overdue", "invoice_overdue", reminder=True, category=Category.INVOICES),
+    MessageEvent("appointment.cancelled", "appointment_cancelled", _("Appointment cancelled")),
+    MessageEvent(
+        "appointment.reminder",
+        "appointment_reminder",
+        _("Appointment reminder"),
+        reminder=True,
+    ),
+    MessageEvent(
+        "invoice.issued",
+        "invoice_issued",
+        _("Invoice issued"),
+        channels=(Channel.EMAIL,),
+        category=Category.INVOICES,
+    ),
+    MessageEvent(
+        "invoice.overdue",
+        "invoice_overdue",
+        _("Invoice overdue"),
+        reminder=True,
+        category=Category.INVOICES,
+    ),
     # staff, in-app (and email copies for those who asked)
     MessageEvent(
         "staff.patient_booking",
         "staff_patient_booking",
+        _("Online booking by a patient"),
         channels=(),
         category=Category.PATIENT_BOOKINGS,
     ),
     MessageEvent(
-        "staff.cancellation", "staff_cancellation", channels=(), category=Category.CANCELLATIONS
+        "staff.cancellation",
+        "staff_cancellation",
+        _("Cancellation"),
+        channels=(),
+        category=Category.CANCELLATIONS,
     ),
     MessageEvent(
         "staff.delivery_failed",
         "staff_delivery_failed",
+        _("Message not delivered"),
         channels=(),
         category=Category.DELIVERY_FAILURES,
     ),
@@ -82,6 +108,12 @@ for _event in (
 
 def event_get(name: str) -> MessageEvent:
     return EVENTS[name]
+
+
+def event_title(name: str) -> str:
+    """The human title of an event ("Invoice overdue"); an unknown one reads as its key."""
+    event = EVENTS.get(name)
+    return str(event.title) if event is not None and event.title else name
 
 
 # --- rendering -----------------------------------------------------------------------------------
