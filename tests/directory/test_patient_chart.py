@@ -206,3 +206,13 @@ def test_chart_queries_are_constant(login, owner_a, persona_factory, clock, role
         for h in (small, large)
     ]
     assert fragment[0] == fragment[1], fragment
+
+
+@pytest.mark.parametrize(("language", "words"), [("fr", "Chronologie"), ("ar", "السجل الزمني")])
+def test_the_chart_in_french_and_arabic(login, owner_a, language, words):
+    history = history_build(owner_a, appointments=1, payments=1, deliveries=0)
+    client = login(owner_a)
+    html = client.get(
+        f"/patients/{history.patient.id}/", HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    assert words in html and "Nothing in the timeline yet." not in html
