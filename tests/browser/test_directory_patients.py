@@ -53,7 +53,7 @@ def test_search_as_you_type_then_open_a_patient(browser_page, committed_persona)
 
     results.get_by_role("link", name=re.compile("Rex")).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Rex")
-    expect(page.get_by_text("Appointments, treatment plans")).to_be_visible()
+    expect(page.locator("#timeline")).to_contain_text("Nothing in the timeline yet.")
 
 
 def test_create_a_child_warn_on_duplicate_and_add_a_parent(browser_page, committed_persona):

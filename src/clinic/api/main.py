@@ -27,6 +27,7 @@ def routers_register() -> None:
     from clinic.billing.api import router as billing_router
     from clinic.care.api import router as care_router
     from clinic.directory.api import router as directory_router
+    from clinic.directory.chart_api import router as chart_router
     from clinic.notifications.api import router as notifications_router
     from clinic.scheduling.api import router as scheduling_router
 
@@ -35,6 +36,7 @@ def routers_register() -> None:
     api.add_router("/audit-events", audit_router)
     api.add_router("", billing_router)
     api.add_router("", directory_router)
+    api.add_router("", chart_router)
     api.add_router("", notifications_router)
     api.add_router("", scheduling_router)
     api.add_router("", care_router)

@@ -23,6 +23,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,11 +43,14 @@ from clinic.billing.models import (
     InvoiceStatus,
     Payment,
     PaymentAllocation,
+    PaymentMethod,
     Refund,
     TaxRate,
 )
 from clinic.core.errors import NotFound, ValidationFailed
 from clinic.core.tenancy import require_org_id
+from clinic.core.timeline import Cursor, TimelineItem, before_q
+from clinic.core.timeline import order_by as timeline_order
 from clinic.directory import selectors as directory_selectors
 from clinic.directory.models import Contact, Patient
 
@@ -704,3 +708,132 @@ def claim_get(claim_id: Any) -> Claim:
     if claim is None:
         raise NotFound(_("Claim not found."))
     return claim
+
+
+# --- a patient's chart ----------------------------------------------------------------------------
+
+
+@dataclass
+class PatientBilling:
+    """What the patient's chart shows of billing: the balance due with its aging, and the
+    latest invoices and payments the actor may see."""
+
+    currency: str
+    outstanding: Decimal  # still owed on the patient's open invoices (whoever they are billed to)
+    credit: Decimal  # the patient's unallocated payments
+    balance: Decimal  # outstanding - credit
+    aging: dict[str, Decimal]  # AGING_BUCKETS -> amount, by days past the due date
+    overdue: Decimal
+    invoices: list[Invoice]
+    payments: list[Payment]
+
+
+def _patient_payments(actor: Membership, patient_id: uuid.UUID | None) -> QuerySet:
+    """Payments by the patient, and by anyone else towards the patient's invoices."""
+    towards = PaymentAllocation.objects.filter(
+        payment_id=OuterRef("pk"), invoice__patient_id=patient_id
+    )
+    return payments_visible_to(actor).filter(Q(payer_patient_id=patient_id) | Exists(towards))
+
+
+def patient_billing(
+    actor: Membership, *, patient_id: Any, as_of: dt.date | None = None, limit: int = 10
+) -> PatientBilling:
+    """Balance, aging and the latest invoices and payments of one patient (4 queries): what
+    the actor may see only — a role without billing sees nothing owed."""
+    pid = _uuid_or_none(patient_id)
+    as_of = as_of or timezone.localdate()
+    invoices = invoices_visible_to(actor).filter(patient_id=pid)
+    open_rows = list(
+        invoices.filter(status__in=OPEN_STATUSES, balance__gt=0).values_list("due_date", "balance")
+    )
+    outstanding = sum((balance for _due, balance in open_rows), Decimal("0.00"))
+    credit = (
+        payments_visible_to(actor)
+        .filter(payer_patient_id=pid)
+        .aggregate(c=Coalesce(Sum("unallocated"), Decimal("0.00")))["c"]
+    )
+    aging = calc.aging(((due or as_of, balance) for due, balance in open_rows), as_of)
+    overdue = sum(
+        (balance for due, balance in open_rows if due is not None and due < as_of),
+        Decimal("0.00"),
+    )
+    return PatientBilling(
+        currency=actor.organization.currency,
+        outstanding=outstanding,
+        credit=credit,
+        balance=outstanding - credit,
+        aging=aging,
+        overdue=overdue,
+        invoices=list(invoices.order_by("-created_at", "-id")[:limit]),
+        payments=list(_patient_payments(actor, pid).order_by("-received_at", "-id")[:limit]),
+    )
+
+
+def patient_invoices_timeline(
+    actor: Membership, *, patient_id: Any, before: Cursor | None = None, limit: int = 20
+) -> list[TimelineItem]:
+    """The patient's invoices as timeline items (at: issued, or created for a draft), newest
+    first, after `before`, at most `limit + 1` (one query)."""
+    rows = (
+        invoices_visible_to(actor)
+        .filter(patient_id=_uuid_or_none(patient_id))
+        .annotate(at=Coalesce("issued_at", "created_at"))
+        .filter(before_q(before, kind="invoice", at_field="at"))
+        .order_by(*timeline_order("at"))[: limit + 1]
+    )
+    statuses = dict(InvoiceStatus.choices)
+    return [
+        TimelineItem(
+            kind="invoice",
+            at=inv.at,
+            title=(
+                _("Invoice %(number)s · %(amount)s %(currency)s")
+                % {"number": inv.number, "amount": inv.gross_total, "currency": inv.currency}
+                if inv.number
+                else _("Draft invoice · %(amount)s %(currency)s")
+                % {"amount": inv.gross_total, "currency": inv.currency}
+            ),
+            status=inv.status,
+            status_label=str(statuses.get(inv.status, inv.status)),
+            object_id=inv.id,
+            url=reverse("billing:invoice", args=[inv.id]),
+        )
+        for inv in rows
+    ]
+
+
+def patient_payments_timeline(
+    actor: Membership, *, patient_id: Any, before: Cursor | None = None, limit: int = 20
+) -> list[TimelineItem]:
+    """Payments by the patient or towards their invoices as timeline items (at: received),
+    newest first, after `before`, at most `limit + 1` (one query)."""
+    pid = _uuid_or_none(patient_id)
+    rows = (
+        _patient_payments(actor, pid)
+        .filter(before_q(before, kind="payment", at_field="received_at"))
+        .order_by(*timeline_order("received_at"))[: limit + 1]
+    )
+    methods = dict(PaymentMethod.choices)
+    items = []
+    for payment in rows:
+        refunded = payment.refunded_total >= payment.amount
+        items.append(
+            TimelineItem(
+                kind="payment",
+                at=payment.received_at,
+                title=_("Payment %(amount)s %(currency)s · %(method)s")
+                % {
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                    "method": methods.get(payment.method, payment.method),
+                },
+                status="refunded" if refunded else "received",
+                status_label=str(_("Refunded") if refunded else _("Received")),
+                object_id=payment.id,
+                url=reverse("billing:account", args=["patient", payment.payer_patient_id])
+                if payment.payer_patient_id
+                else reverse("billing:account", args=["contact", payment.payer_contact_id]),
+            )
+        )
+    return items

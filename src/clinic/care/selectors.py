@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +18,8 @@ from clinic.accounts.roles import Role
 from clinic.care.models import Consultation, FrequencyUnit, TreatmentPlan
 from clinic.care.status import ConsultationStatus, PlanStatus
 from clinic.core.errors import NotFound
+from clinic.core.timeline import Cursor, TimelineItem, before_q
+from clinic.core.timeline import order_by as timeline_order
 from clinic.directory.selectors import patients_visible_to
 
 UNIT_DAYS = {FrequencyUnit.DAY: 1, FrequencyUnit.WEEK: 7, FrequencyUnit.MONTH: 30.4375}
@@ -221,3 +224,31 @@ def plans_with_consultations(actor: Membership, plans: QuerySet) -> QuerySet:
     return plans.prefetch_related(
         Prefetch("consultations", queryset=consultations_visible_to(actor).order_by("sequence"))
     )
+
+
+def patient_plans_timeline(
+    actor: Membership, *, patient_id: Any, before: Cursor | None = None, limit: int = 20
+) -> list[TimelineItem]:
+    """The patient's treatment plans as timeline items (at: when the plan was written), newest
+    first, after `before`, at most `limit + 1` (one query)."""
+    rows = (
+        plans_visible_to(actor)
+        .filter(patient_id=_uuid(patient_id))
+        .filter(before_q(before, kind="plan", at_field="created_at"))
+        .select_related("location")
+        .order_by(*timeline_order("created_at"))[: limit + 1]
+    )
+    statuses = dict(PlanStatus.choices)
+    return [
+        TimelineItem(
+            kind="plan",
+            at=plan.created_at,
+            title=plan.title,
+            status=plan.status,
+            status_label=str(statuses.get(plan.status, plan.status)),
+            object_id=plan.id,
+            url=reverse("care:plan", args=[plan.id]),
+            place=(plan.location.time_zone or None) if plan.location_id else None,
+        )
+        for plan in rows
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -693,3 +694,24 @@ def page_with_total(qs: QuerySet, *, offset: int, limit: int) -> tuple[list, int
     if rows:
         return rows, rows[0].search_total
     return [], (qs.count() if offset else 0)
+
+
+@dataclass(frozen=True)
+class Age:
+    years: int
+    months: int  # beyond the whole years
+
+    @property
+    def total_months(self) -> int:
+        return self.years * 12 + self.months
+
+
+def patient_age(date_of_birth: date | None, *, today: date) -> Age | None:
+    """Age on `today` (the organization's day, not the server's): whole years and months; a
+    birthday on 29 February counts from 1 March in other years."""
+    if date_of_birth is None or date_of_birth > today:
+        return None
+    months = (today.year - date_of_birth.year) * 12 + today.month - date_of_birth.month
+    if today.day < date_of_birth.day:
+        months -= 1
+    return Age(years=months // 12, months=months % 12)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinic.directory import views
+from clinic.directory import chart_views, views
 
 app_name = "directory"
 urlpatterns = [
@@ -11,7 +11,17 @@ urlpatterns = [
     path("patients/import/<uuid:import_id>/", views.import_job, name="import_job"),
     path("patients/import/<uuid:import_id>/step/", views.import_step, name="import_step"),
     path("patients/import/<uuid:import_id>/run/", views.import_run, name="import_run"),
-    path("patients/<uuid:patient_id>/", views.patient_detail, name="patient"),
+    path("patients/<uuid:patient_id>/", chart_views.patient_chart, name="patient"),
+    path(
+        "patients/<uuid:patient_id>/timeline/",
+        chart_views.patient_timeline_more,
+        name="patient_timeline",
+    ),
+    path(
+        "patients/<uuid:patient_id>/appointments/<uuid:appointment_id>/cancel/",
+        chart_views.patient_appointment_cancel,
+        name="patient_appointment_cancel",
+    ),
     path("patients/<uuid:patient_id>/edit/", views.patient_edit, name="patient_edit"),
     path("patients/<uuid:patient_id>/archive/", views.patient_archive, name="patient_archive"),
     path(

@@ -172,20 +172,6 @@ def _contacts_context(request, patient, form=None):
     }
 
 
-@page_requires("patient.view")
-def patient_detail(request, patient_id):
-    patient = _patient_or_404(request, patient_id)
-    if patient is None:
-        return _not_found(request)
-    services.patient_access_record(actor=request.membership, patient=patient)
-    context = {
-        **_contacts_context(request, patient),
-        "phone": phone_display(patient.phone),
-        "can": _can(request, "patient", "update", "archive"),
-    }
-    return render(request, "directory/patient_detail.html", context)
-
-
 @page_requires("patient.update")
 @require_http_methods(["GET", "POST"])
 def patient_edit(request, patient_id):

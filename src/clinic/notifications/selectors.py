@@ -6,13 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.urls import reverse
 
 from clinic.accounts.models import Membership
 from clinic.accounts.roles import role_has
+from clinic.core.timeline import Cursor, TimelineItem, before_q
+from clinic.core.timeline import order_by as timeline_order
 from clinic.notifications.models import (
     Category,
+    Channel,
     ContactPreference,
     Delivery,
+    DeliveryStatus,
     Notification,
     NotificationSettings,
     UserNotificationSettings,
@@ -200,3 +206,50 @@ def delivery_status_counts() -> dict[str, int]:
     from django.db.models import Count
 
     return dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())
+
+
+# --- a patient's chart ----------------------------------------------------------------------------
+
+
+def _patient_deliveries(actor: Membership, patient_id) -> QuerySet[Delivery]:
+    """Email and SMS sent to the patient or their contacts about them: front desk and managers
+    follow them (delivery.view); other roles see none."""
+    if not actor.has("delivery.view"):
+        return Delivery.objects.none()
+    return Delivery.objects.filter(patient_id=patient_id)
+
+
+def delivery_title(delivery: Delivery) -> str:
+    channel = dict(Channel.choices).get(delivery.channel, delivery.channel)
+    return f"{channel} · {delivery.rendered_subject or delivery.event}"
+
+
+def patient_deliveries(actor: Membership, *, patient_id, limit: int = 10) -> list[Delivery]:
+    """The latest messages of the patient's chart (one query)."""
+    return list(_patient_deliveries(actor, patient_id).order_by("-created_at", "-id")[:limit])
+
+
+def patient_messages_timeline(
+    actor: Membership, *, patient_id, before: Cursor | None = None, limit: int = 20
+) -> list[TimelineItem]:
+    """The patient's messages as timeline items (at: sent, else planned for), newest first,
+    after `before`, at most `limit + 1` (one query)."""
+    rows = (
+        _patient_deliveries(actor, patient_id)
+        .annotate(at=Coalesce("sent_at", "scheduled_for"))
+        .filter(before_q(before, kind="message", at_field="at"))
+        .order_by(*timeline_order("at"))[: limit + 1]
+    )
+    statuses = dict(DeliveryStatus.choices)
+    return [
+        TimelineItem(
+            kind="message",
+            at=d.at,
+            title=delivery_title(d),
+            status=d.status,
+            status_label=str(statuses.get(d.status, d.status)),
+            object_id=d.id,
+            url=reverse("notifications:delivery_detail", args=[d.id]),
+        )
+        for d in rows
+    ]

@@ -14,11 +14,14 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.accounts.models import Membership
 from clinic.core.errors import NotFound, ValidationFailed
+from clinic.core.timeline import Cursor, TimelineItem, before_q
+from clinic.core.timeline import order_by as timeline_order
 from clinic.directory.models import (
     Location,
     Patient,
@@ -31,8 +34,10 @@ from clinic.scheduling import slots as slotmath
 from clinic.scheduling.models import (
     MAX_BUFFER_MINUTES,
     MAX_DURATION_HOURS,
+    RELEASED_STATUSES,
     Appointment,
     AppointmentSeries,
+    AppointmentStatus,
     AvailabilityException,
     AvailabilityRule,
     Hold,
@@ -1042,3 +1047,69 @@ def patients_search(actor: Membership, query: str, *, limit: int = 15) -> list[P
     if query:
         return list(patient_search(qs, query)[:limit])
     return list(qs.order_by("family_name", "given_name")[:limit])
+
+
+# --- a patient's chart ----------------------------------------------------------------------------
+
+
+def _patient_appointments(actor: Membership, patient_id) -> QuerySet:
+    # holds are a booking in progress, not part of the patient's history
+    return (
+        appointments_visible_to(actor)
+        .filter(patient_id=patient_id)
+        .exclude(status=AppointmentStatus.HELD)
+        .select_related("practitioner", "service", "location")
+    )
+
+
+@dataclass
+class PatientAppointments:
+    upcoming: list[Appointment]
+    past: list[Appointment]
+
+
+def patient_appointments(
+    actor: Membership, *, patient_id, now: datetime | None = None, limit: int = 10
+) -> PatientAppointments:
+    """The chart's appointment lists (2 queries): what is still to come (not cancelled), soonest
+    first, and what has started, latest first, with their status."""
+    now = now or timezone.now()
+    qs = _patient_appointments(actor, patient_id)
+    upcoming = (
+        qs.filter(start_at__gte=now)
+        .exclude(status__in=[s.value for s in RELEASED_STATUSES])
+        .order_by("start_at", "id")[:limit]
+    )
+    past = qs.filter(start_at__lt=now).order_by("-start_at", "-id")[:limit]
+    return PatientAppointments(upcoming=list(upcoming), past=list(past))
+
+
+def appointment_title(appointment: Appointment) -> str:
+    service = appointment.service.name if appointment.service_id else _("Appointment")
+    return f"{service} — {appointment.practitioner.display_name}"
+
+
+def patient_appointments_timeline(
+    actor: Membership, *, patient_id, before: Cursor | None = None, limit: int = 20
+) -> list[TimelineItem]:
+    """The patient's appointments as timeline items (at: the start), newest first, after
+    `before`, at most `limit + 1` (one query)."""
+    rows = (
+        _patient_appointments(actor, patient_id)
+        .filter(before_q(before, kind="appointment", at_field="start_at"))
+        .order_by(*timeline_order("start_at"))[: limit + 1]
+    )
+    statuses = dict(AppointmentStatus.choices)
+    return [
+        TimelineItem(
+            kind="appointment",
+            at=a.start_at,
+            title=appointment_title(a),
+            status=a.status,
+            status_label=str(statuses.get(a.status, a.status)),
+            object_id=a.id,
+            url=reverse("scheduling:appointment_detail", args=[a.id]),
+            place=a.location.time_zone or None,
+        )
+        for a in rows
+    ]
