@@ -13,6 +13,7 @@ from clinic.accounts.models import Membership
 from clinic.accounts.roles import role_has
 from clinic.core.timeline import Cursor, TimelineItem, before_q
 from clinic.core.timeline import order_by as timeline_order
+from clinic.notifications.messages import event_title
 from clinic.notifications.models import (
     Category,
     Channel,
@@ -221,7 +222,7 @@ def _patient_deliveries(actor: Membership, patient_id) -> QuerySet[Delivery]:
 
 def delivery_title(delivery: Delivery) -> str:
     channel = dict(Channel.choices).get(delivery.channel, delivery.channel)
-    return f"{channel} · {delivery.rendered_subject or delivery.event}"
+    return f"{channel} · {delivery.rendered_subject or event_title(delivery.event)}"
 
 
 def patient_deliveries(actor: Membership, *, patient_id, limit: int = 10) -> list[Delivery]:
