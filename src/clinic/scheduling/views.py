@@ -19,6 +19,7 @@ from clinic.core import timefmt
 from clinic.core.errors import DomainError, NotFound
 from clinic.core.timefmt import local_date
 from clinic.directory.models import Location, Room, Service
+from clinic.directory.selectors import patient_for_actor
 from clinic.scheduling import ics, selectors, services
 from clinic.scheduling.models import AppointmentStatus, ExceptionKind
 from clinic.web.access import page_requires
@@ -93,6 +94,10 @@ def calendar(request):
         "statuses": {value: str(label) for value, label in AppointmentStatus.choices},
         "patientsUrl": reverse("scheduling:calendar_patients"),
         "initialDate": request.GET.get("date") or "",
+        # ?patient=<id> (the chart's Book button) opens the booking dialog for that patient
+        "initialPatient": _initial_patient(actor, request.GET.get("patient")),
+        "patientUrl": reverse("directory:patient", args=[_ID_PLACEHOLDER]),
+        "canViewPatient": actor.has("patient.view"),
         "strings": _calendar_strings(),
     }
     return render(
@@ -105,6 +110,23 @@ def calendar(request):
             "services": services_,
         },
     )
+
+
+_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
+def _initial_patient(actor, patient_id) -> dict | None:
+    """The patient named by ?patient=, if this member may book for them; anything else (a bad
+    id, another clinic's patient, an archived one) opens the calendar as usual."""
+    if not patient_id or not actor.has("appointment.book"):
+        return None
+    try:
+        patient = patient_for_actor(actor, patient_id)
+    except NotFound:
+        return None
+    if patient.archived_at:
+        return None
+    return {"id": str(patient.id), "name": patient.display_name}
 
 
 def _calendar_strings() -> dict:
@@ -134,6 +156,7 @@ def _calendar_strings() -> dict:
         "bookedSkipped": _("Booked; %s dates were skipped."),
         "updated": _("Updated."),
         "when": _("When"),
+        "openChart": _("Open the patient's chart"),
         "service": _("Service"),
         "practitioner": _("Practitioner"),
         "where": _("Where"),

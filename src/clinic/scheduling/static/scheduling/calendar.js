@@ -341,6 +341,8 @@
     f("start").value = (startWall || nextHour()).slice(0, 16);
     f("end").value = endWall && endWall !== startWall ? endWall.slice(0, 16) : "";
     f("patient_id").value = "";
+    el("patient-search").value = "";
+    el("patient-chosen").textContent = "";
     el("patient-results").innerHTML = "";
     showBookingZone();
     book.showModal();
@@ -352,6 +354,18 @@
     return now.slice(0, 14) + "00:00";
   }
   if (el("cal-book")) el("cal-book").addEventListener("click", () => openBooking(null, null, null));
+  function patientChoose(p) {
+    f("patient_id").value = p.id;
+    el("patient-search").value = p.name;
+    el("patient-results").innerHTML = "";
+    el("patient-chosen").textContent = S.patientChosen + " " + p.name;
+    scheduleCheck();
+  }
+  if (cfg.initialPatient && cfg.canBook) {
+    openBooking(null, null, null);
+    patientChoose(cfg.initialPatient);
+    f("service_id").focus();
+  }
   book.querySelector("[data-close]").addEventListener("click", () => book.close());
   f("practitioner_id").addEventListener("change", () => {
     fillSelect(f("service_id"), servicesFor(f("practitioner_id").value), f("service_id").value);
@@ -379,11 +393,7 @@
         b.className = "patient-option";
         b.textContent = `${p.name} · ${p.mrn}${p.born ? " · " + p.born : ""}${p.species ? " · " + p.species : ""}`;
         b.addEventListener("click", () => {
-          f("patient_id").value = p.id;
-          el("patient-search").value = p.name;
-          list.innerHTML = "";
-          el("patient-chosen").textContent = S.patientChosen + " " + p.name;
-          scheduleCheck();
+          patientChoose(p);
           f("service_id").focus();
         });
         li.appendChild(b);
@@ -481,6 +491,14 @@
     add(S.status, cfg.statuses[a.status] || a.status);
     if (a.series_id) add(S.series, S.recurring);
     if (a.cancel_reason) add(S.reason, a.cancel_reason);
+    const links = el("event-links");
+    links.innerHTML = "";
+    if (a.patient && a.patient.id && cfg.canViewPatient) {
+      const link = document.createElement("a");
+      link.href = cfg.patientUrl.replace("00000000-0000-0000-0000-000000000000", a.patient.id);
+      link.textContent = S.openChart;
+      links.appendChild(link);
+    }
     el("event-errors").textContent = "";
     el("event-reason").value = "";
     eventDialog.querySelector("input[name=scope][value=this]").checked = true;
@@ -488,6 +506,8 @@
     buttons.innerHTML = "";
     for (const [status, label] of ACTIONS) {
       if (!a.allowed_transitions.includes(status)) continue;
+      // nobody can have missed an appointment that has not started yet
+      if (status === "no_show" && new Date(a.start) > new Date()) continue;
       if (status === "cancelled" ? !cfg.canCancel : !cfg.canUpdate) continue;
       const b = document.createElement("button");
       b.type = "button";
