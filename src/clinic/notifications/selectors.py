@@ -13,6 +13,7 @@ from clinic.notifications.models import (
     Category,
     ContactPreference,
     Delivery,
+    DeliveryStatus,
     Notification,
     NotificationSettings,
     UserNotificationSettings,
@@ -200,3 +201,13 @@ def delivery_status_counts() -> dict[str, int]:
     from django.db.models import Count
 
     return dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())
+
+
+def deliveries_failed_since(since, *, limit: int = 20) -> list[Delivery]:
+    """Messages that could not be delivered (failed or bounced) whose last attempt was at or
+    after `since`, latest first: for the front desk to call or write to the patient."""
+    return list(
+        Delivery.objects.filter(
+            status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED], updated_at__gte=since
+        ).order_by("-updated_at", "-id")[:limit]
+    )
