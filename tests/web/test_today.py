@@ -242,7 +242,7 @@ def test_confirm_then_check_in(client, day):
     ten = day.rows["ten"]
     refused = _post(client, assistant, ten, "status", {"status": "checked_in"})
     assert refused.status_code == 409
-    assert "Not changed: this appointment is scheduled." in refused.content.decode()
+    assert "Not changed: the appointment’s status is “Scheduled”." in refused.content.decode()
     assert _status_of(day, ten).status == "scheduled"
     assert _post(client, assistant, ten, "status", {"status": "confirmed"}).status_code == 200
     assert _post(client, assistant, ten, "status", {"status": "checked_in"}).status_code == 200
@@ -288,7 +288,7 @@ def test_cancel_with_a_reason(client, day):
     # twice: refused in words, nothing changed
     again = _post(client, assistant, eleven, "cancel", {"reason": "again"})
     assert again.status_code == 409
-    assert "Not changed: this appointment is cancelled." in again.content.decode()
+    assert "Not changed: the appointment’s status is “Cancelled”." in again.content.decode()
     assert _status_of(day, eleven).cancel_reason == "Called: has the flu"
 
 

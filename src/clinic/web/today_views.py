@@ -163,8 +163,8 @@ def _refusal_in_words(exc: DomainError, appointment) -> str:
         and exc.code == "invalid_transition"
         and not (exc.details or {}).get("starts_at")
     ):
-        return _("Not changed: this appointment is %(status)s.") % {
-            "status": appointment.get_status_display().lower()
+        return _("Not changed: the appointment’s status is “%(status)s”.") % {
+            "status": appointment.get_status_display()
         }
     return _("Not changed: %(reason)s") % {"reason": exc.message}
 
