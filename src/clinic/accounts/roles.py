@@ -174,6 +174,11 @@ for _role, _perms in {
     PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
 
 
+# Today's figures (appointments, no-shows, revenue) on the home page, and the reports to come:
+# for those who run the clinic.
+_grant({role: {"report.view"} for role in (Role.OWNER, Role.ADMIN, Role.MANAGER)})
+
+
 def role_permissions(role: str) -> frozenset[str]:
     return PERMISSIONS[Role(role)]
 

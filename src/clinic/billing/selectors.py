@@ -32,6 +32,7 @@ from clinic.accounts.roles import Role
 from clinic.billing import calculations as calc
 from clinic.billing.models import (
     OPEN_STATUSES,
+    POSTED_STATUSES,
     BillingSettings,
     Claim,
     ClaimLine,
@@ -837,3 +838,64 @@ def patient_payments_timeline(
             )
         )
     return items
+
+
+# --- the day at the desk -------------------------------------------------------------------------
+
+
+def unpaid_for_patients(*, actor: Membership, patient_ids, limit: int = 100) -> list[Invoice]:
+    """Issued invoices still owed by these patients (whoever they are billed to) that the actor
+    may see, oldest due first: one query whatever their number."""
+    ids = [i for i in (_uuid_or_none(p) for p in patient_ids) if i is not None]
+    if not ids:
+        return []
+    return list(
+        invoices_visible_to(actor)
+        .filter(patient_id__in=ids, status__in=OPEN_STATUSES, balance__gt=0)
+        .select_related("patient", "bill_to_contact")
+        .order_by("due_date", "number", "id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class DayRevenue:
+    currency: str
+    issued: Decimal  # invoices issued that day (not voided), tax included
+    collected: Decimal  # payments received during that day
+
+
+def day_revenue(*, day: dt.date, start: dt.datetime, end: dt.datetime) -> DayRevenue:
+    """What the clinic invoiced on `day` (the invoices' issue date) and received between
+    `start` and `end` (that day's bounds in the clinic's zone): three queries."""
+    zero = Decimal("0.00")
+    issued = Invoice.objects.filter(
+        issue_date=day, status__in=[s for s in POSTED_STATUSES if s != InvoiceStatus.VOID]
+    ).aggregate(s=Coalesce(Sum("gross_total"), zero))["s"]
+    collected = Payment.objects.filter(received_at__gte=start, received_at__lt=end).aggregate(
+        s=Coalesce(Sum("amount"), zero)
+    )["s"]
+    return DayRevenue(currency=_org_currency(), issued=issued, collected=collected)
+
+
+@dataclass(frozen=True)
+class LoginBilling:
+    """A patient login's billing at a glance: what its accounts still owe and their invoices."""
+
+    currency: str
+    balance: Decimal
+    invoices: list[Invoice]
+
+
+def login_billing(actor: Membership, *, limit: int = 10) -> LoginBilling:
+    """The balance owed on the invoices the actor may see (a patient login: its own and its
+    dependants') and the latest of those invoices (drafts are never shown to patients)."""
+    visible = invoices_visible_to(actor)
+    balance = visible.filter(status__in=OPEN_STATUSES).aggregate(
+        s=Coalesce(Sum("balance"), Decimal("0.00"))
+    )["s"]
+    invoices = list(
+        visible.exclude(status=InvoiceStatus.DRAFT)
+        .select_related("patient")
+        .order_by("-issue_date", "-number", "-id")[:limit]
+    )
+    return LoginBilling(currency=_org_currency(), balance=balance, invoices=invoices)

@@ -254,3 +254,13 @@ def patient_messages_timeline(
         )
         for d in rows
     ]
+
+
+def deliveries_failed_since(since, *, limit: int = 20) -> list[Delivery]:
+    """Messages that could not be delivered (failed or bounced) whose last attempt was at or
+    after `since`, latest first: for the front desk to call or write to the patient."""
+    return list(
+        Delivery.objects.filter(
+            status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED], updated_at__gte=since
+        ).order_by("-updated_at", "-id")[:limit]
+    )

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.accounts.models import Membership
+from clinic.core import timefmt
 from clinic.core.errors import NotFound, ValidationFailed
 from clinic.core.timeline import Cursor, TimelineItem, before_q
 from clinic.core.timeline import order_by as timeline_order
@@ -31,11 +32,14 @@ from clinic.directory.models import (
     Service,
 )
 from clinic.scheduling import slots as slotmath
+from clinic.scheduling import status as machine
 from clinic.scheduling.models import (
+    LIVE,
     MAX_BUFFER_MINUTES,
     MAX_DURATION_HOURS,
     RELEASED_STATUSES,
     Appointment,
+    AppointmentKind,
     AppointmentSeries,
     AppointmentStatus,
     AvailabilityException,
@@ -1113,3 +1117,89 @@ def patient_appointments_timeline(
         )
         for a in rows
     ]
+
+
+# --- the day at the desk ------------------------------------------------------------------------
+
+# Statuses of a patient who has arrived (counted in the day's figures).
+ARRIVED_STATUSES = (
+    AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.IN_PROGRESS,
+    AppointmentStatus.COMPLETED,
+)
+
+
+def day_appointments(*, actor: Membership, day: date) -> list[Appointment]:
+    """The actor's appointments with a patient (not holds, not blocked time) that start on `day`
+    in the wall time of their location, by start time, related rows loaded: one query whatever
+    their number. A clinic's locations may be in different zones, so the read takes every
+    instant that is `day` somewhere (UTC-12 to UTC+14) and keeps the rows whose local date is
+    `day` (an appointment at 00:30 in Kolkata is on that day, not on the previous UTC day)."""
+    start = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(hours=14)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC) + timedelta(hours=12)
+    rows = (
+        appointments_visible_to(actor)
+        .filter(start_at__gte=start, start_at__lt=end, kind=AppointmentKind.INDIVIDUAL)
+        .exclude(status=AppointmentStatus.HELD)
+        .select_related("practitioner", "patient", "service", "location", "room")
+        .order_by("start_at", "practitioner__display_name", "id")
+    )
+    return [a for a in rows if timefmt.localize(a.start_at, a).date() == day]
+
+
+def day_by_practitioner(appointments: Sequence[Appointment]) -> list[tuple[Practitioner, list]]:
+    """The day's appointments grouped by practitioner (by name), each group by start time."""
+    groups: dict[uuid.UUID, tuple[Practitioner, list]] = {}
+    for a in appointments:
+        groups.setdefault(a.practitioner_id, (a.practitioner, []))[1].append(a)
+    return sorted(groups.values(), key=lambda g: (g[0].display_name.lower(), str(g[0].id)))
+
+
+def day_waiting(appointments: Sequence[Appointment]) -> list[Appointment]:
+    """Patients who have arrived and are not yet seen, longest waiting first (`since`: when
+    they were checked in)."""
+    waiting = [a for a in appointments if a.status == AppointmentStatus.CHECKED_IN]
+    for a in waiting:
+        a.waiting_since = a.status_changed_at or a.start_at
+    return sorted(waiting, key=lambda a: a.waiting_since)
+
+
+def day_unconfirmed(appointments: Sequence[Appointment]) -> list[Appointment]:
+    """Booked but not yet confirmed (by the patient's reply or by the front desk)."""
+    return [a for a in appointments if a.status == AppointmentStatus.SCHEDULED]
+
+
+def day_figures(appointments: Sequence[Appointment]) -> dict[str, int]:
+    """The day's counts: booked (everything on the books but cancellations), arrived (checked
+    in, in progress or completed), completed, no-shows and cancellations."""
+    statuses = [a.status for a in appointments]
+    return {
+        "booked": sum(1 for s in statuses if s != AppointmentStatus.CANCELLED),
+        "arrived": sum(1 for s in statuses if s in ARRIVED_STATUSES),
+        "completed": statuses.count(AppointmentStatus.COMPLETED),
+        "no_shows": statuses.count(AppointmentStatus.NO_SHOW),
+        "cancellations": statuses.count(AppointmentStatus.CANCELLED),
+    }
+
+
+def appointment_actions(appointment: Appointment, *, now: datetime) -> frozenset[str]:
+    """The statuses the appointment may move to at `now` (the status machine's transitions;
+    those that need the appointment to have started, such as a no-show, only once it has)."""
+    started = now >= appointment.start_at
+    return frozenset(
+        s
+        for s in machine.allowed_from(appointment.status)
+        if started or s not in machine.AFTER_START_ONLY
+    )
+
+
+def upcoming_for_actor(actor: Membership, *, now: datetime, limit: int = 5) -> list[Appointment]:
+    """The next live appointments the actor may see (a patient: their own and their
+    dependants'), soonest first."""
+    return list(
+        appointments_visible_to(actor)
+        .filter(LIVE, start_at__gte=now, kind=AppointmentKind.INDIVIDUAL)
+        .exclude(status=AppointmentStatus.HELD)
+        .select_related("practitioner", "patient", "service", "location")
+        .order_by("start_at", "id")[:limit]
+    )

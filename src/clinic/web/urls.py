@@ -1,10 +1,20 @@
 from django.urls import path
 
-from clinic.web import password_views, views
+from clinic.web import password_views, today_views, views
 
 app_name = "web"
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", today_views.today, name="home"),
+    path(
+        "today/appointments/<uuid:appointment_id>/status/",
+        today_views.appointment_status,
+        name="today_status",
+    ),
+    path(
+        "today/appointments/<uuid:appointment_id>/cancel/",
+        today_views.appointment_cancel,
+        name="today_cancel",
+    ),
     path("login/", views.login_view, name="login"),
     path("login/two-factor/", views.login_two_factor, name="login_two_factor"),
     path("logout/", views.logout_view, name="logout"),

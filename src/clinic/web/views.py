@@ -159,11 +159,6 @@ def logout_view(request):
     return redirect("web:login")
 
 
-@page_requires("home.view")
-def home(request):
-    return render(request, "web/home.html", {"membership": request.membership})
-
-
 @require_POST
 @page_requires()
 def organization_switch(request):
