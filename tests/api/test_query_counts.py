@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db
 OBJECT_OF = {
     "token_id": "accounts.ApiToken",
     "membership_id": "accounts.Membership",
+    "invitation_id": "accounts.Invitation",
     "event_id": "audit.AuditEvent",
     "notification_id": "notifications.Notification",
     "delivery_id": "notifications.Delivery",
