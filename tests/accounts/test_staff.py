@@ -308,7 +308,7 @@ def test_api_member_patch_and_its_refusals(api, owner_a, persona_factory, tenant
     assert empty.status_code == 422
     by_practitioner = api.patch(
         f"members/{assistant.membership.id}",
-        persona_factory("practitioner"),
+        practitioner,
         json={"active": False},
     )
     assert by_practitioner.status_code == 403

@@ -63,7 +63,7 @@ NESTED_IN = {
     "feed_id": ("scheduling.IcsFeed", {"practitioner_id": "practitioner_id"}),
 }
 # other path parameters with a fixed value; None: the route is skipped (a public token link)
-FIXED = {"kind": "patient", "token": None}
+FIXED = {"kind": "patient", "token": None, "uidb64": None}
 
 SIZES = (1, 4)  # rounds of row makers: the small clinic and the large one
 
