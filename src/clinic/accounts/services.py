@@ -932,6 +932,7 @@ def password_reset_throttle(request, email: str) -> bool:
 def password_reset_requested(user: User) -> None:
     """Audit a reset email sent to `user`, in each organization they belong to."""
     for membership in memberships_of_user(user):
+        tenant_activate(membership.organization_id, user.pk)
         audit_record(
             action="auth.password_reset_requested",
             organization_id=membership.organization_id,
@@ -947,6 +948,7 @@ def password_reset_done(user: User) -> None:
     who should not keep another session open)."""
     memberships = memberships_of_user(user)
     for membership in memberships:
+        tenant_activate(membership.organization_id, user.pk)
         audit_record(
             action="auth.password_reset",
             organization_id=membership.organization_id,
@@ -954,6 +956,4 @@ def password_reset_done(user: User) -> None:
             object_type="accounts_user",
             object_id=str(user.pk),
         )
-    if memberships:
-        tenant_activate(memberships[0].organization_id, user.pk)
     user_sessions.sessions_end_for_user(user, reason="password reset")
