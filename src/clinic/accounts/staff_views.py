@@ -109,7 +109,6 @@ def invitation_accept(request, token: str):
             status=exc.status,
         )
         response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
         return response
     existing = User.objects.filter(email=invitation.email).exists()
     if request.method == "POST":
@@ -148,8 +147,9 @@ def invitation_accept(request, token: str):
         {"form": form, "invitation": invitation, "existing": existing},
         status=status,
     )
+    # the token is in this page's address: not cached; the site-wide Referrer-Policy
+    # (same-origin) keeps it from other sites
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the token is in this page's address
     return response
 
 
