@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 GOOD_IBAN = "FR76 3000 6000 0112 3456 7890 189"
+LONG_IBAN = "MT84 MALT 0110 0001 2345 MTLC AST0 01S"  # 31 characters, 38 with spaces
 
 
 @pytest.fixture(autouse=True)
@@ -69,6 +70,10 @@ def test_bad_values_are_refused_naming_the_field_and_nothing_changes(owner_a, te
         _update(owner_a, tenant, **{"address": "Changed", field: value})
     assert field in refused.value.details
     assert Organization.objects.get(id=owner_a.org.id).address == ""
+
+
+def test_a_long_iban_typed_in_groups_fits(owner_a, tenant):
+    assert _update(owner_a, tenant, bank_iban=LONG_IBAN).bank_iban == LONG_IBAN.replace(" ", "")
 
 
 def test_only_owners_and_admins_change_settings(persona_factory, tenant):

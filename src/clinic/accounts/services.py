@@ -778,6 +778,8 @@ def organization_settings_update(*, actor: Membership, data: dict) -> Organizati
             errors[name] = [_("text expected")]
             continue
         value = value.strip()
+        if name == "bank_iban":  # typed in groups of four; stored without spaces
+            value = re.sub(r"\s+", "", value).upper()
         if len(value) > max_length:
             errors[name] = [_("at most %(n)d characters") % {"n": max_length}]
             continue
@@ -791,7 +793,6 @@ def organization_settings_update(*, actor: Membership, data: dict) -> Organizati
         except ValidationError:
             errors["email"] = [_("Enter a valid email address.")]
     if values.get("bank_iban"):
-        values["bank_iban"] = re.sub(r"\s+", "", values["bank_iban"]).upper()
         if not iban_valid(values["bank_iban"]):
             errors["bank_iban"] = [_("This IBAN is not valid (check its digits).")]
     if values.get("bank_bic"):
