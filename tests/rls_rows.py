@@ -28,6 +28,13 @@ def accounts_and_core_rows(persona, api):
         headers={"HTTP_IDEMPOTENCY_KEY": f"rls-{persona.org.slug}"},
     )
     assert response.status_code == 201, response.content
+    # an invitation (accounts_invitation)
+    response = api.post(
+        "invitations",
+        persona,
+        json={"email": f"invited-{uuid.uuid4().hex[:8]}@example.org", "role": "assistant"},
+    )
+    assert response.status_code == 201, response.content
 
 
 @row_maker

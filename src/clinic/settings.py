@@ -236,6 +236,9 @@ TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
 # Served through finders by WhiteNoise; set STATIC_ROOT and run collectstatic for production.
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+# Uploaded files (an organization's logo), written through Django's storage API. No MEDIA_URL:
+# nothing here is served publicly; views that check who asks serve each file.
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(VAR_DIR / "media")
 # Front-end packages are installed by npm at set-up and served from node_modules, never vendored.
 STATICFILES_DIRS = (
     [("vendor", PROJECT_DIR / "node_modules")] if (PROJECT_DIR / "node_modules").exists() else []

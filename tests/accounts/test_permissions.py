@@ -8,6 +8,8 @@ from clinic.accounts.roles import PERMISSIONS, Role, permission_table_markdown
 
 ROLES = [r.value for r in Role]
 ADMINS = {"owner", "admin"}
+# managers invite and manage the staff below admin (issue 11, section 6)
+MEMBER_MANAGERS = {"owner", "admin", "manager"}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -27,7 +29,8 @@ def test_me_reports_the_roles_permissions(role, api, persona_factory):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(
-    ("path", "allowed"), [("/members/", ADMINS), ("/audit/", ADMINS), ("/", set(ROLES))]
+    ("path", "allowed"),
+    [("/members/", MEMBER_MANAGERS), ("/audit/", ADMINS), ("/", set(ROLES))],
 )
 def test_pages_by_role(role, path, allowed, client, persona_factory):
     persona = persona_factory(role)
@@ -42,7 +45,7 @@ def test_navigation_shows_only_what_the_role_may_open(role, client, persona_fact
     client.force_login(persona.user)
     html = client.get("/").content.decode()
     assert ('href="/audit/"' in html) == (role in ADMINS)
-    assert ('href="/members/"' in html) == (role in ADMINS)
+    assert ('href="/members/"' in html) == (role in MEMBER_MANAGERS)
 
 
 def test_pages_need_login(client, db):

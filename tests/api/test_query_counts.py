@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db
 OBJECT_OF = {
     "token_id": "accounts.ApiToken",
     "membership_id": "accounts.Membership",
+    "invitation_id": "accounts.Invitation",
     "event_id": "audit.AuditEvent",
     "notification_id": "notifications.Notification",
     "delivery_id": "notifications.Delivery",
@@ -62,7 +63,7 @@ NESTED_IN = {
     "feed_id": ("scheduling.IcsFeed", {"practitioner_id": "practitioner_id"}),
 }
 # other path parameters with a fixed value; None: the route is skipped (a public token link)
-FIXED = {"kind": "patient", "token": None}
+FIXED = {"kind": "patient", "token": None, "uidb64": None}
 
 SIZES = (1, 4)  # rounds of row makers: the small clinic and the large one
 

@@ -15,7 +15,7 @@ import pytest
 
 from clinic.api.main import api as ninja_api
 
-PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
+PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/invitations/accept")}
 
 
 def _routes() -> list[tuple[str, str, bool]]:
@@ -105,9 +105,21 @@ def _session_of(persona):
         return UserSession.objects.get(user=persona.user).id
 
 
+def _invitation_of(persona):
+    from clinic.accounts.services import invitation_send
+    from clinic.core.tenancy import tenant_context
+
+    with tenant_context(persona.org.id, persona.user.id):
+        return invitation_send(
+            actor=persona.membership, email="walker@other.example", role="assistant"
+        ).invitation.id
+
+
 # path parameter name -> function(owner_b persona) -> id of one of clinic B's objects
 OTHER_ORG_OBJECTS = {
     "token_id": _token_of,
+    "invitation_id": _invitation_of,
+    "membership_id": lambda p: p.membership.id,
     "session_id": _session_of,
     "event_id": _audit_event_of,
     "notification_id": lambda p: _notifications_object(p, "notification"),

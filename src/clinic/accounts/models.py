@@ -54,6 +54,17 @@ class Organization(models.Model):
     session_absolute_hours = models.PositiveIntegerField(
         _("sign out in any case after (hours)"), default=12
     )
+    # Legal and contact details printed on invoices (billing.pdf) and edited on the organization
+    # settings page (clinic.accounts.services.organization_settings_update).
+    address = models.TextField(_("address"), max_length=500, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    registration_number = models.CharField(_("registration number"), max_length=50, blank=True)
+    tax_number = models.CharField(_("VAT number"), max_length=50, blank=True)
+    bank_iban = models.CharField(_("IBAN"), max_length=34, blank=True)
+    bank_bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    # the storage name of the uploaded logo (served only by an authorised view)
+    logo = models.CharField(_("logo"), max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -271,3 +282,65 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Invitation(TenantModel):
+    """An invitation to join the organization with a role, sent by email.
+
+    Only the SHA-256 of the link's secret is stored (like API tokens). It is live until accepted,
+    revoked or past `expires_at`; at most one live invitation per (organization, email): an
+    expired one is revoked when a new one is sent. The public acceptance finds the row by its
+    hash before the tenant is known (`app.token_hash`, as for tokens).
+    """
+
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    rls_using = (
+        f"organization_id = {CURRENT_ORG} "
+        "OR token_hash = NULLIF(current_setting('app.token_hash', true), '')"
+    )
+    audit_redact = ("token_hash",)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "-created_at"], name="invitation_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_live_per_email",
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role"),
+            models.CheckConstraint(
+                condition=Q(email=models.functions.Lower("email")), name="invitation_email_lower"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("sent_at")), name="invitation_expiry_after"
+            ),
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="invitation_accepted_or_revoked",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role})"
+
+    def state_at(self, now) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "pending"

@@ -179,6 +179,33 @@ for _role, _perms in {
 _grant({role: {"report.view"} for role in (Role.OWNER, Role.ADMIN, Role.MANAGER)})
 
 
+# Managing members (clinic.accounts.services.member_update, invitations): a role with
+# `membership.manage` grants, and manages members holding, only these roles — a manager never
+# makes (or touches) an owner or an admin; only an owner makes or touches an owner.
+GRANTABLE_ROLES: dict[Role, frozenset[Role]] = {
+    Role.OWNER: frozenset(Role),
+    Role.ADMIN: frozenset(Role) - {Role.OWNER},
+    Role.MANAGER: frozenset(Role) - {Role.OWNER, Role.ADMIN},
+}
+# managers invite and manage the front desk and practitioners (see GRANTABLE_ROLES)
+PERMISSIONS[Role.MANAGER] = PERMISSIONS[Role.MANAGER] | {"membership.manage"}
+# resetting a member's two-factor sign-in stays with owners and admins (the database function
+# app_two_factor_reset checks the same)
+for _role in (Role.OWNER, Role.ADMIN):
+    PERMISSIONS[_role] = PERMISSIONS[_role] | {"membership.reset_two_factor"}
+
+
+def roles_grantable(role: str) -> frozenset[Role]:
+    """The roles a member with `role` may give, and whose holders they may manage."""
+    return GRANTABLE_ROLES.get(Role(role), frozenset())
+
+
+def staff_roles_grantable(role: str) -> list[Role]:
+    """The staff roles (invitations, role changes) a member with `role` may give, in order."""
+    grantable = roles_grantable(role)
+    return [r for r in Role if r in STAFF_ROLES and r in grantable]
+
+
 def role_permissions(role: str) -> frozenset[str]:
     return PERMISSIONS[Role(role)]
 

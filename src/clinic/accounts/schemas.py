@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from django.utils import timezone
 from ninja import Field, Schema
 
 
@@ -68,3 +69,66 @@ class PasswordChange(Schema):
         description="at least 12 characters, not like your email or name, not a common "
         "password, not only digits",
     )
+
+
+class InvitationIn(Schema):
+    email: str = Field(..., max_length=254)
+    role: str = Field(
+        ...,
+        max_length=20,
+        description="owner, admin, manager, practitioner or assistant — one your role may grant",
+    )
+
+
+class InvitationOut(Schema):
+    id: UUID
+    email: str
+    role: str
+    state: str = Field(description="pending, expired, accepted or revoked")
+    invited_by: str | None = Field(None, description="the inviter's email")
+    created_at: datetime
+    sent_at: datetime
+    expires_at: datetime
+
+    @staticmethod
+    def resolve_state(obj) -> str:
+        return obj.state_at(timezone.now())
+
+    @staticmethod
+    def resolve_invited_by(obj) -> str | None:
+        return obj.invited_by.user.email if obj.invited_by_id else None
+
+
+class InvitationAccept(Schema):
+    token: str = Field(..., max_length=200)
+    password: str = Field(
+        ...,
+        max_length=1024,
+        description="a new password under the password policy; or, for a person who already "
+        "has an account, its current password",
+    )
+    name: str = Field("", max_length=200)
+
+
+class InvitationAccepted(Schema):
+    id: UUID = Field(description="the new membership")
+    user: UserOut
+    organization: OrganizationOut
+    role: str
+
+
+class MemberPatch(Schema):
+    role: str | None = Field(None, max_length=20)
+    active: bool | None = None
+
+
+class MemberOut(Schema):
+    id: UUID
+    user: UserOut
+    role: str
+    active: bool
+    created_at: datetime
+
+    @staticmethod
+    def resolve_active(obj) -> bool:
+        return obj.is_active

@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from clinic.accounts.models import ApiToken, Membership, Organization, User
+from clinic.accounts.models import ApiToken, Invitation, Membership, Organization, User
 from clinic.core.tenancy import settings_activate, tenant_activate, tenant_state_set
 
 
@@ -83,3 +83,12 @@ def tokens_of_membership(membership: Membership):
 
 def memberships_list():
     return Membership.objects.select_related("user").order_by("user__email")
+
+
+def invitations_open():
+    """Invitations not accepted nor revoked (pending or expired), newest first, with the inviter."""
+    return (
+        Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by__user")
+        .order_by("-created_at")
+    )

@@ -112,3 +112,34 @@ def login_locked_now(request) -> TooManyRequests | None:
     request.axes_locked_out = False
     cool_off = get_cool_off(request) or timedelta(0)
     return _refuse(cool_off.total_seconds())
+
+
+def rate_limit(scope: str, key: str, *, limit: int, per_seconds: int) -> None:
+    """A fixed-window counter for public forms that are not sign-ins (password reset requests,
+    invitation acceptance): the `limit`-th + 1 call for `key` within the window gets a 429 with
+    Retry-After. Counted in Django's cache (per process with the default local-memory cache;
+    configure a shared cache to count across processes)."""
+    from django.core.cache import cache
+
+    window = int(timezone.now().timestamp()) // per_seconds
+    name = f"rl:{scope}:{key}:{window}"
+    cache.add(name, 0, timeout=per_seconds + 1)
+    try:
+        count = cache.incr(name)
+    except ValueError:  # evicted between add and incr
+        cache.set(name, 1, timeout=per_seconds + 1)
+        count = 1
+    if count > limit:
+        remaining = (window + 1) * per_seconds - timezone.now().timestamp()
+        seconds = max(1, math.ceil(remaining))
+        raise TooManyRequests(
+            _("Too many attempts. Try again in %(minutes)d minutes.")
+            % {"minutes": max(1, math.ceil(seconds / 60))},
+            retry_after=seconds,
+            code="too_many_attempts",
+        )
+
+
+def request_rate_limit(request, scope: str, *, limit: int, per_seconds: int = 3600) -> None:
+    """`rate_limit` per client address."""
+    rate_limit(scope, client_ip(request) or "-", limit=limit, per_seconds=per_seconds)

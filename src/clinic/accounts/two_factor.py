@@ -342,7 +342,7 @@ def reset(*, actor: Membership, target: Membership) -> None:
     the member signs in with the password alone, or is sent to enrolment if required. Done in
     the database (`app_two_factor_reset`), which checks the caller again; the actor never sees
     the member's devices."""
-    if not actor.has("membership.manage"):
+    if not actor.has("membership.reset_two_factor"):
         raise PermissionDenied(_("Your role does not allow this."))
     if target.organization_id != actor.organization_id:
         raise NotFound(_("Member not found."))

@@ -179,7 +179,7 @@ def two_factor_disable(request):
 
 
 @require_POST
-@page_requires("membership.manage")
+@page_requires("membership.reset_two_factor")
 def member_two_factor_reset(request, membership_id):
     target = (
         Membership.objects.select_related("user")

@@ -23,6 +23,7 @@ errors_register(api)
 def routers_register() -> None:
     from clinic.accounts.api import router as accounts_router
     from clinic.accounts.session_api import router as sessions_router
+    from clinic.accounts.staff_api import router as staff_router
     from clinic.audit.api import router as audit_router
     from clinic.billing.api import router as billing_router
     from clinic.care.api import router as care_router
@@ -33,6 +34,7 @@ def routers_register() -> None:
 
     api.add_router("", accounts_router)
     api.add_router("", sessions_router)
+    api.add_router("", staff_router)
     api.add_router("/audit-events", audit_router)
     api.add_router("", billing_router)
     api.add_router("", directory_router)

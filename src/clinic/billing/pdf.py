@@ -21,6 +21,7 @@ from pathlib import Path
 from babel.numbers import format_currency, format_decimal
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinic.core.errors import DomainError
 from clinic.core.timefmt import local_date
@@ -248,6 +249,9 @@ def invoice_pdf(invoice, *, organization, language: str | None = None) -> bytes:
         doc = _Doc(lang, title)
         cur = invoice.currency
         doc.text(organization.name, size=14, bold=True)
+        for line in organization_header_lines(organization):
+            doc.text(line, size=9)
+        doc.gap(2)
         doc.text(title, size=16, bold=True)
         if invoice.status == "void":
             doc.text(_("VOID"), size=12, bold=True)
@@ -308,7 +312,50 @@ def invoice_pdf(invoice, *, organization, language: str | None = None) -> bytes:
         if invoice.notes:
             doc.gap()
             doc.text(invoice.notes, size=9)
+        footer = invoice_footer_lines(invoice, organization)
+        if footer:
+            doc.gap()
+            for line in footer:
+                doc.text(line, size=9)
         return doc.output()
+
+
+def organization_header_lines(organization) -> list[str]:
+    """The clinic's legal details under its name (organization settings page)."""
+    lines = [part.strip() for part in (organization.address or "").splitlines() if part.strip()]
+    contact = " · ".join(v for v in (organization.phone, organization.email) if v)
+    if contact:
+        lines.append(contact)
+    legal = []
+    if organization.registration_number:
+        legal.append(_("Registration number: %(n)s") % {"n": organization.registration_number})
+    if organization.tax_number:
+        legal.append(_("VAT number: %(n)s") % {"n": organization.tax_number})
+    if legal:
+        lines.append(" · ".join(legal))
+    return lines
+
+
+def invoice_footer_lines(invoice, organization) -> list[str]:
+    """Payment terms (the invoice's own: due date minus issue date) and where to pay."""
+    lines = []
+    if invoice.issue_date and invoice.due_date:
+        days = (invoice.due_date - invoice.issue_date).days
+        lines.append(
+            ngettext("Payment terms: %(days)d day", "Payment terms: %(days)d days", days)
+            % {"days": days}
+        )
+    if organization.bank_iban:
+        bank = _("Bank details: IBAN %(iban)s") % {"iban": iban_grouped(organization.bank_iban)}
+        if organization.bank_bic:
+            bank += " · " + _("BIC %(bic)s") % {"bic": organization.bank_bic}
+        lines.append(bank)
+    return lines
+
+
+def iban_grouped(iban: str) -> str:
+    """An IBAN in groups of four, as printed on paper."""
+    return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
 
 
 def statement_pdf(statement, *, organization, language: str | None = None) -> bytes:

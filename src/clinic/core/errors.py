@@ -44,6 +44,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    """A link or record that existed and can no longer be used (an expired invitation)."""
+
+    status = 410
+    code = "gone"
+
+
 class TooManyRequests(DomainError):
     status = 429
     code = "too_many_requests"

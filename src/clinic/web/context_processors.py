@@ -29,6 +29,7 @@ NAVIGATION = [
             (_("Messages"), "notifications:delivery_list", "delivery.view"),
             (_("Members"), "web:members", "membership.manage"),
             (_("Audit log"), "web:audit", "audit.view"),
+            (_("Settings"), "accounts:organization_settings", "organization.update"),
         ],
     ),
 ]

@@ -52,3 +52,13 @@ class SessionPolicyForm(forms.Form):
     session_absolute_hours = forms.IntegerField(
         label=_("Sign out in any case after (hours)"), min_value=1, max_value=72
     )
+
+
+# The members page's invitation form (clinic.accounts.staff_views.invitation_send).
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), max_length=254)
+    role = forms.ChoiceField(label=_("Role"), choices=())
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [(r.value, r.label) for r in roles]

@@ -16,11 +16,13 @@ from clinic.accounts import selectors as account_selectors
 from clinic.accounts import two_factor
 from clinic.accounts.middleware import SESSION_ORG_KEY
 from clinic.accounts.models import User
+from clinic.accounts.roles import roles_grantable, staff_roles_grantable
 from clinic.accounts.services import login_verify, membership_for_org
 from clinic.audit import selectors as audit_selectors
 from clinic.core.errors import DomainError, TooManyRequests
 from clinic.web.access import page_requires
 from clinic.web.forms import (
+    InvitationForm,
     LoginForm,
     SessionPolicyForm,
     TwoFactorLoginForm,
@@ -173,12 +175,23 @@ def organization_switch(request):
 @page_requires("membership.manage")
 def members(request):
     m = request.membership
+    roles = staff_roles_grantable(m.role)
+    grantable = roles_grantable(m.role)
+    memberships = list(account_selectors.memberships_list())
+    for row in memberships:
+        row.manageable = row.role in grantable and row.user_id != m.user_id
     return render(
         request,
         "web/members.html",
         {
-            "memberships": account_selectors.memberships_list(),
-            "two_factor_users": two_factor.members_with_authenticator(),
+            "memberships": memberships,
+            "roles": roles,
+            "invite_form": InvitationForm(roles=roles),
+            "invitations": list(account_selectors.invitations_open()),
+            "now": timezone.now(),
+            "two_factor_users": two_factor.members_with_authenticator()
+            if m.has("membership.reset_two_factor")
+            else None,
             "policy_form": TwoFactorPolicyForm(
                 initial={"two_factor_required": m.organization.two_factor_required}
             )
