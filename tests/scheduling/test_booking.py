@@ -27,7 +27,7 @@ def test_book_returns_201_with_offsets_and_default_end(api, clinic, booking):
     assert datetime.fromisoformat(body["start"]) == at(MONDAY, 10)
     assert datetime.fromisoformat(body["end"]) == at(MONDAY, 11)  # the service's 60 minutes
     assert body["location"]["id"] == str(clinic.location.id)
-    assert body["allowed_transitions"] == ["cancelled", "confirmed", "no_show"]
+    assert body["allowed_transitions"] == ["cancelled", "checked_in", "confirmed", "no_show"]
     assert body["outside_availability"] is False
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 ALL = [s.value for s in AppointmentStatus]
 EXPECTED = {
     "held": {"scheduled"},
-    "scheduled": {"confirmed", "cancelled", "no_show"},
+    "scheduled": {"confirmed", "checked_in", "cancelled", "no_show"},
     "confirmed": {"checked_in", "cancelled", "no_show"},
     "checked_in": {"in_progress", "no_show"},
     "in_progress": {"completed"},

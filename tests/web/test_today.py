@@ -121,7 +121,7 @@ def test_front_desk_sees_the_day_with_its_buttons(client, day):
     assert "Check in" in nine and "Cancel" in nine
     assert "No-show" not in nine  # not before the appointment's start
     ten = _row_html(html, day.rows["ten"])
-    assert ">Confirm<" in ten and "Check in" not in ten  # scheduled → confirmed first
+    assert ">Confirm<" in ten and ">Check in<" in ten  # unconfirmed: confirm, or check in on arrival
     noon = _row_html(html, day.rows["noon"])
     assert "Cancelled" in noon and "<form" not in noon
     # the unconfirmed list names the 10:00 patient; nobody is waiting yet
@@ -237,15 +237,16 @@ def test_check_in_re_renders_the_row(client, day):
     assert day.patients[0].display_name in waiting and "07:00" in waiting
 
 
-def test_confirm_then_check_in(client, day):
+def test_check_in_an_unconfirmed_appointment_then_refuse_a_second_check_in(client, day):
+    # a patient who arrives without having confirmed is checked in at once, in one click
     assistant = persona_create(day.org, "assistant")
     ten = day.rows["ten"]
+    assert _status_of(day, ten).status == "scheduled"
+    assert _post(client, assistant, ten, "status", {"status": "checked_in"}).status_code == 200
+    assert _status_of(day, ten).status == "checked_in"
     refused = _post(client, assistant, ten, "status", {"status": "checked_in"})
     assert refused.status_code == 409
-    assert "Not changed: the appointment’s status is “Scheduled”." in refused.content.decode()
-    assert _status_of(day, ten).status == "scheduled"
-    assert _post(client, assistant, ten, "status", {"status": "confirmed"}).status_code == 200
-    assert _post(client, assistant, ten, "status", {"status": "checked_in"}).status_code == 200
+    assert "Not changed: the appointment’s status is “Checked in”." in refused.content.decode()
     assert _status_of(day, ten).status == "checked_in"
 
 

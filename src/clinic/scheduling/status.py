@@ -1,6 +1,7 @@
 """The appointment status machine, in one place.
 
     held → scheduled → confirmed → checked_in → in_progress → completed
+    scheduled → checked_in                               (a patient who arrives unconfirmed)
     scheduled | confirmed → cancelled
     scheduled | confirmed | checked_in → no_show      (only once the appointment has started)
 
@@ -15,7 +16,7 @@ from clinic.scheduling.models import AppointmentStatus as S
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.HELD: frozenset({S.SCHEDULED}),
-    S.SCHEDULED: frozenset({S.CONFIRMED, S.CANCELLED, S.NO_SHOW}),
+    S.SCHEDULED: frozenset({S.CONFIRMED, S.CHECKED_IN, S.CANCELLED, S.NO_SHOW}),
     S.CONFIRMED: frozenset({S.CHECKED_IN, S.CANCELLED, S.NO_SHOW}),
     S.CHECKED_IN: frozenset({S.IN_PROGRESS, S.NO_SHOW}),
     S.IN_PROGRESS: frozenset({S.COMPLETED}),
