@@ -96,3 +96,14 @@ def test_password_change_is_audited(owner_a, tenant):
 
 def test_login_page_links_to_the_reset(db):
     assert 'href="/account/password/reset/"' in Client().get("/login/").text
+
+
+def test_the_link_is_built_from_site_url_never_the_host_header(owner_a, mailoutbox, settings):
+    settings.SITE_URL = "https://clinic.example.org"
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "evil.example"]
+    Client().post(
+        "/account/password/reset/", {"email": owner_a.user.email}, HTTP_HOST="evil.example"
+    )
+    (mail,) = mailoutbox
+    assert "https://clinic.example.org/account/password/reset/" in mail.body
+    assert "evil.example" not in mail.body

@@ -422,3 +422,94 @@ def test_invitation_email_arrives_by_smtp_in_the_organizations_language(
     assert issued.path in body
     assert "Clinic A" in body and "&#x27;" not in body
     assert "vous invite à rejoindre" in body  # in the organization's language (fr)
+
+
+# --- review findings ------------------------------------------------------------------------------
+
+
+def test_the_request_log_never_holds_an_invitation_link(owner_a, tenant, capsys):
+    issued = _invite(owner_a, tenant)
+    assert Client().get(issued.path).status_code == 200
+    logged = capsys.readouterr().out
+    assert "/invitations/accept/[redacted]/" in logged
+    assert issued.raw not in logged
+
+
+def test_an_existing_account_with_two_factor_gives_its_code_after_accepting(
+    owner_a, owner_b, tenant
+):
+    from tests.accounts.test_two_factor import enrol
+
+    enrol(Client(), owner_b, tenant)
+    issued = _invite(owner_a, tenant, email=owner_b.user.email, role="assistant")
+    browser = Client()
+    joined = browser.post(issued.path, {"password": PASSWORD})
+    assert joined.status_code == 302 and joined["Location"] == "/login/two-factor/"
+    # no session yet: the page asks for the second factor first
+    assert "_auth_user_id" not in browser.session
+    assert browser.get("/").status_code == 302
+
+
+def test_a_member_changed_meanwhile_is_not_overwritten(owner_a, persona_factory, tenant):
+    manager = persona_factory("manager")
+    practitioner = persona_factory("practitioner")
+    stale = Membership.objects.get(id=practitioner.membership.id)  # read before the change
+    with tenant(owner_a.org, owner_a.user):
+        services.member_update(actor=owner_a.membership, target=stale, active=False)
+    with tenant(owner_a.org, manager.user):
+        services.member_update(actor=manager.membership, target=stale, role="assistant")
+    with tenant(owner_a.org):
+        row = Membership.objects.get(id=practitioner.membership.id)
+    assert (row.role, row.is_active) == ("assistant", False)  # still deactivated
+
+
+def test_a_removed_members_invitations_are_withdrawn(owner_a, persona_factory, tenant):
+    admin = persona_factory("admin")
+    issued = _invite(admin, tenant, email="friend@example.org", role="admin")
+    with tenant(owner_a.org, owner_a.user):
+        services.member_update(actor=owner_a.membership, target=admin.membership, active=False)
+        assert Invitation.objects.get(id=issued.invitation.id).revoked_at is not None
+    with pytest.raises(Gone) as refused:
+        _accept(tenant, issued.raw)
+    assert refused.value.code == "invitation_revoked"
+    assert not User.objects.filter(email="friend@example.org").exists()
+
+
+def test_an_invitation_dies_with_its_inviters_authority(owner_a, persona_factory, tenant):
+    # demoted by a direct write (no service): acceptance still checks the inviter's role
+    admin = persona_factory("admin")
+    issued = _invite(admin, tenant, email="friend@example.org", role="admin")
+    with tenant(owner_a.org):
+        Membership.objects.filter(id=admin.membership.id).update(role="assistant")
+    with pytest.raises(Gone) as refused:
+        _accept(tenant, issued.raw)
+    assert refused.value.code == "invitation_revoked"
+
+
+def test_inviting_an_owner_or_admin_asks_for_the_password_again(owner_a, tenant):
+    browser = Client()
+    browser.force_login(owner_a.user)
+    refused = browser.post(
+        "/api/v1/invitations",
+        data={"email": "boss@example.org", "role": "owner"},
+        content_type="application/json",
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "reauthentication_required"
+    page = browser.post("/members/invite/", {"email": "boss@example.org", "role": "admin"})
+    assert page.status_code == 302 and "/account/reauthenticate/" in page["Location"]
+    with tenant(owner_a.org):
+        assert not Invitation.objects.filter(email="boss@example.org").exists()
+    # a practitioner's invitation needs no second password
+    sent = browser.post("/members/invite/", {"email": "doc@example.org", "role": "practitioner"})
+    assert sent.status_code == 302 and sent["Location"] == "/members/"
+
+
+def test_revoking_an_accepted_invitation_is_a_409_not_a_500(api, owner_a, tenant):
+    issued = _invite(owner_a, tenant)
+    _accept(tenant, issued.raw)
+    refused = api.post(f"invitations/{issued.invitation.id}/revoke", owner_a)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "invitation_closed"
+    resent = api.post(f"invitations/{issued.invitation.id}/resend", owner_a)
+    assert resent.status_code == 409

@@ -364,14 +364,14 @@ def test_a_remembered_device_skips_the_step(client, owner_a, tenant):
 def test_a_remembered_device_is_forgotten_when_the_authenticator_changes(
     client, owner_a, persona_factory, tenant
 ):
-    admin = persona_factory("admin")
+    other_owner = persona_factory("owner")  # only an owner resets an owner's sign-in
     device, _codes = enrol(client, owner_a, tenant)
     password_step(client, owner_a)
     done = client.post("/login/two-factor/", {"code": code(device, 1), "remember": "on"})
     remembered = done.cookies[two_factor.REMEMBER_COOKIE].value
     client.logout()
 
-    client.force_login(admin.user)
+    client.force_login(other_owner.user)
     assert client.post(f"/members/{owner_a.membership.id}/two-factor/reset/").status_code == 302
     client.logout()
     device, _codes = enrol(client, owner_a, tenant)
@@ -444,3 +444,22 @@ def test_a_reset_is_refused_to_others(client, owner_a, owner_b, persona_factory,
             with tenant(persona.org, persona.user), connection.cursor() as cur:
                 cur.execute("SELECT app_two_factor_reset(%s)", [member.user.id])
     device_of(member, tenant)
+
+
+def test_an_admin_cannot_reset_an_owners_two_factor_sign_in(
+    client, owner_a, persona_factory, tenant
+):
+    from clinic.accounts.models import Membership
+    from clinic.core.errors import PermissionDenied
+
+    admin = persona_factory("admin")
+    enrol(client, owner_a, tenant)
+    with tenant(owner_a.org, admin.user):
+        actor = Membership.objects.select_related("organization", "user").get(
+            id=admin.membership.id
+        )
+        target = Membership.objects.get(id=owner_a.membership.id)
+        with pytest.raises(PermissionDenied) as refused:
+            two_factor.reset(actor=actor, target=target)
+    assert refused.value.code == "role_not_grantable"
+    assert device_of(owner_a, tenant)  # still there

@@ -195,6 +195,11 @@ for _role in (Role.OWNER, Role.ADMIN):
     PERMISSIONS[_role] = PERMISSIONS[_role] | {"membership.reset_two_factor"}
 
 
+# inviting someone with these roles asks for the password again (as role changes do): an
+# unattended session must not bring in a new owner
+REAUTH_TO_GRANT = frozenset({Role.OWNER, Role.ADMIN})
+
+
 def roles_grantable(role: str) -> frozenset[Role]:
     """The roles a member with `role` may give, and whose holders they may manage."""
     return GRANTABLE_ROLES.get(Role(role), frozenset())

@@ -399,27 +399,31 @@ def member_update(
         raise ValidationFailed(
             _("Give a role or active."), details={"role": [_("role or active is required")]}
         )
-    _manage_check(actor, target.role)
-    if role is not None:
-        if target.role == Role.PATIENT:
-            raise ValidationFailed(
-                _("A patient's membership keeps its role."), details={"role": [_("patient")]}
-            )
-        role = _role_clean(actor, role)
-    changes: dict[str, dict] = {}
-    if role is not None and role != target.role:
-        changes["role"] = {"before": target.role, "after": role}
-    if active is not None and active != target.is_active:
-        changes["active"] = {"before": target.is_active, "after": active}
-    if not changes:
-        return target
     with transaction.atomic():
+        # Locks in one order (the active owners, then the member) and the member re-read under
+        # its lock: a concurrent change (a deactivation, a promotion) is seen, not overwritten.
+        owners = _active_owners_locked(target.organization_id)
+        target = Membership.objects.select_for_update().select_related("user").get(id=target.id)
+        _manage_check(actor, target.role)
+        if role is not None:
+            if target.role == Role.PATIENT:
+                raise ValidationFailed(
+                    _("A patient's membership keeps its role."), details={"role": [_("patient")]}
+                )
+            role = _role_clean(actor, role)
+        changes: dict[str, dict] = {}
+        if role is not None and role != target.role:
+            changes["role"] = {"before": target.role, "after": role}
+        if active is not None and active != target.is_active:
+            changes["active"] = {"before": target.is_active, "after": active}
+        if not changes:
+            return target
         losing_owner = (
             target.role == Role.OWNER
             and target.is_active
             and ("role" in changes or changes.get("active", {}).get("after") is False)
         )
-        if losing_owner and _active_owners_locked(target.organization_id) == [target.id]:
+        if losing_owner and owners == [target.id]:
             raise Conflict(
                 _("The organization must keep at least one active owner."),
                 code="last_owner",
@@ -431,17 +435,27 @@ def member_update(
                 code="own_membership",
                 details={"member": [str(target.id)]},
             )
+        fields = []
         if "role" in changes:
             target.role = role
+            fields.append("role")
         if "active" in changes:
             target.is_active = active
-        target.save(update_fields=["role", "is_active"])
+            fields.append("is_active")
+        target.save(update_fields=fields)
         if changes.get("active", {}).get("after") is False:
             revoked = ApiToken.objects.filter(membership=target, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()
             )
             changes["tokens_revoked"] = {"after": revoked}
             user_sessions.sessions_end_for_user(target.user, reason="membership deactivated")
+        # the invitations they sent stop with their authority (a demoted or removed member's
+        # pending invitations could otherwise still bring someone in with the old role)
+        withdrawn = Invitation.objects.filter(
+            invited_by=target, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        if withdrawn:
+            changes["invitations_revoked"] = {"after": withdrawn}
         audit_record(
             action="membership.updated",
             organization_id=actor.organization_id,
@@ -546,16 +560,25 @@ def invitation_send(*, actor: Membership, email: str, role: str) -> IssuedInvita
             live.revoked_at = now
             live.save(update_fields=["revoked_at"])
         raw, digest = _invitation_token()
-        invitation = Invitation.objects.create(
-            organization_id=actor.organization_id,
-            email=email,
-            role=role,
-            token_hash=digest,
-            invited_by=actor,
-            created_at=now,
-            sent_at=now,
-            expires_at=now + INVITATION_TTL,
-        )
+        try:
+            with transaction.atomic():
+                invitation = Invitation.objects.create(
+                    organization_id=actor.organization_id,
+                    email=email,
+                    role=role,
+                    token_hash=digest,
+                    invited_by=actor,
+                    created_at=now,
+                    sent_at=now,
+                    expires_at=now + INVITATION_TTL,
+                )
+        except IntegrityError as exc:
+            # another invitation to this email was sent at the same moment (one live each)
+            raise Conflict(
+                _("%(email)s has a pending invitation: send it again instead.") % {"email": email},
+                code="invitation_pending",
+                details={"email": [email]},
+            ) from exc
         audit_record(
             action="invitation.sent",
             organization_id=actor.organization_id,
@@ -586,13 +609,21 @@ def _invitation_open_check(invitation: Invitation) -> None:
         )
 
 
+def _invitation_locked(invitation: Invitation) -> Invitation:
+    """The invitation re-read under a row lock and still open (409 otherwise): a revocation or a
+    resend racing an acceptance waits for it, then sees it used."""
+    locked = Invitation.objects.select_for_update().get(id=invitation.id)
+    _invitation_open_check(locked)
+    return locked
+
+
 def invitation_resend(*, actor: Membership, invitation: Invitation) -> IssuedInvitation:
     """A new link (the old one stops working) valid for another INVITATION_TTL, sent again."""
     _manage_check(actor, invitation.role)
-    _invitation_open_check(invitation)
     now = timezone.now()
     raw, digest = _invitation_token()
     with transaction.atomic():
+        invitation = _invitation_locked(invitation)
         invitation.token_hash = digest
         invitation.sent_at = now
         invitation.expires_at = now + INVITATION_TTL
@@ -612,9 +643,10 @@ def invitation_resend(*, actor: Membership, invitation: Invitation) -> IssuedInv
 
 def invitation_revoke(*, actor: Membership, invitation: Invitation) -> Invitation:
     _manage_check(actor, invitation.role)
-    _invitation_open_check(invitation)
-    invitation.revoked_at = timezone.now()
-    invitation.save(update_fields=["revoked_at"])
+    with transaction.atomic():
+        invitation = _invitation_locked(invitation)
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
     audit_record(
         action="invitation.revoked",
         organization_id=actor.organization_id,
@@ -691,10 +723,21 @@ def invitation_accept(*, request, token: str, password: str, name: str = "") -> 
     with transaction.atomic():
         # single use under concurrency: the second acceptance waits here, then sees it used
         invitation = invitation_usable(
-            Invitation.objects.select_for_update()
-            .select_related("organization")
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("organization", "invited_by")
             .get(id=invitation.id)
         )
+        inviter = invitation.invited_by
+        if (
+            inviter is None
+            or not inviter.is_active
+            or invitation.role not in roles_grantable(inviter.role)
+        ):
+            raise Gone(
+                _("This invitation was withdrawn. Ask for a new invitation."),
+                code="invitation_revoked",
+                details={"token": ["revoked"]},
+            )
         if user is None:
             user = User.objects.create_user(invitation.email, password, full_name=name)
         tenant_activate(invitation.organization_id, user.id)

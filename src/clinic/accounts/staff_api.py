@@ -7,6 +7,7 @@ from ninja import Router, Status
 from ninja.pagination import paginate
 
 from clinic.accounts import selectors, services, user_sessions
+from clinic.accounts.roles import REAUTH_TO_GRANT
 from clinic.accounts.schemas import (
     InvitationAccept,
     InvitationAccepted,
@@ -26,6 +27,8 @@ router = Router(tags=["members"])
 def invitation_send(request, payload: InvitationIn):
     """Invite someone by email with a role your role may grant (403 otherwise). The email holds
     a single-use link valid 7 days. 409 `already_member` or `invitation_pending`."""
+    if payload.role in REAUTH_TO_GRANT:
+        user_sessions.reauth_require(request)
     issued = services.invitation_send(actor=request.auth, email=payload.email, role=payload.role)
     issued.invitation.invited_by = request.auth
     return Status(201, issued.invitation)
@@ -71,8 +74,7 @@ def invitation_resend(request, invitation_id: UUID):
 @require("membership.manage")
 def invitation_revoke(request, invitation_id: UUID):
     invitation = services.invitation_for_actor(request.auth, invitation_id)
-    services.invitation_revoke(actor=request.auth, invitation=invitation)
-    return invitation
+    return services.invitation_revoke(actor=request.auth, invitation=invitation)
 
 
 @router.get("/members", response=list[MemberOut])
@@ -90,7 +92,6 @@ def member_update(request, membership_id: UUID, payload: MemberPatch):
     browser session, re-authenticate first."""
     target = services.member_for_actor(request.auth, membership_id)
     user_sessions.reauth_require(request)
-    services.member_update(
+    return services.member_update(
         actor=request.auth, target=target, role=payload.role, active=payload.active
     )
-    return target

@@ -5,7 +5,6 @@ live in accounts.services; these views parse forms and show the outcome."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -13,9 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.accounts import services, user_sessions
 from clinic.accounts.forms import InvitationAcceptForm, OrganizationSettingsForm
-from clinic.accounts.middleware import SESSION_ORG_KEY
 from clinic.accounts.models import Organization, User
-from clinic.accounts.roles import staff_roles_grantable
+from clinic.accounts.roles import REAUTH_TO_GRANT, staff_roles_grantable
+from clinic.accounts.sign_in import sign_in
 from clinic.billing import services as billing_services
 from clinic.core.errors import DomainError, NotFound, TooManyRequests
 from clinic.web.access import page_requires
@@ -37,6 +36,8 @@ def invitation_send(request):
             for error in errors:
                 messages.error(request, f"{form.fields[field].label}: {error}")
         return redirect("web:members")
+    if form.cleaned_data["role"] in REAUTH_TO_GRANT and not user_sessions.reauth_fresh(request):
+        return user_sessions.reauth_redirect(request)
     try:
         services.invitation_send(
             actor=request.membership,
@@ -133,14 +134,13 @@ def invitation_accept(request, token: str):
                     form.add_error(None, exc.message)
                 status = exc.status if 400 <= exc.status < 500 else 400
             else:
-                login(request, membership.user, backend="clinic.accounts.backends.PasswordBackend")
-                request.session[SESSION_ORG_KEY] = str(membership.organization_id)
                 messages.success(
                     request,
                     _("Welcome to %(organization)s.")
                     % {"organization": membership.organization.name},
                 )
-                return redirect("web:home")
+                # an existing account with two-factor sign-in still gives its second factor
+                return sign_in(request, membership, "web:home")
     response = render(
         request,
         "accounts/invitation_accept.html",
@@ -193,7 +193,10 @@ def organization_settings(request):
                         actor=m, data={"payment_terms_days": terms}
                     )
                 if logo is not None:
-                    services.organization_logo_set(actor=m, data=logo.read())
+                    # at most one byte over the limit is read: enough to refuse a larger file
+                    services.organization_logo_set(
+                        actor=m, data=logo.read(services.LOGO_MAX_BYTES + 1)
+                    )
                 elif remove and org.logo:
                     services.organization_logo_set(actor=m, data=None)
             except DomainError as exc:

@@ -45,7 +45,7 @@ from django_otp.util import random_hex
 
 from clinic.accounts import throttle
 from clinic.accounts.models import Membership, TwoFactorPolicy, User
-from clinic.accounts.roles import Role
+from clinic.accounts.roles import Role, roles_grantable
 from clinic.audit.services import audit_record
 from clinic.core.errors import (
     Conflict,
@@ -346,6 +346,14 @@ def reset(*, actor: Membership, target: Membership) -> None:
         raise PermissionDenied(_("Your role does not allow this."))
     if target.organization_id != actor.organization_id:
         raise NotFound(_("Member not found."))
+    if target.role not in roles_grantable(actor.role):
+        # the same ceiling as role changes: only an owner touches an owner's sign-in
+        raise PermissionDenied(
+            _("Your role cannot manage a member with the role %(role)s.")
+            % {"role": Role(target.role).label},
+            code="role_not_grantable",
+            details={"role": [target.role]},
+        )
     if target.user_id == actor.user_id:
         raise ValidationFailed(
             _("Turn your own two-factor sign-in off from your account page."),

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
@@ -48,6 +49,7 @@ from clinic.billing.models import (
     Refund,
     TaxRate,
 )
+from clinic.core import timefmt
 from clinic.core.errors import NotFound, ValidationFailed
 from clinic.core.tenancy import require_org_id
 from clinic.core.timeline import Cursor, TimelineItem, before_q
@@ -790,10 +792,14 @@ def patient_invoices_timeline(
             at=inv.at,
             title=(
                 _("Invoice %(number)s · %(amount)s %(currency)s")
-                % {"number": inv.number, "amount": inv.gross_total, "currency": inv.currency}
+                % {
+                    "number": inv.number,
+                    "amount": _amount(inv.gross_total),
+                    "currency": inv.currency,
+                }
                 if inv.number
                 else _("Draft invoice · %(amount)s %(currency)s")
-                % {"amount": inv.gross_total, "currency": inv.currency}
+                % {"amount": _amount(inv.gross_total), "currency": inv.currency}
             ),
             status=inv.status,
             status_label=str(statuses.get(inv.status, inv.status)),
@@ -802,6 +808,11 @@ def patient_invoices_timeline(
         )
         for inv in rows
     ]
+
+
+def _amount(value: Decimal) -> str:
+    """An amount in the reader's regional style ("1 234,50" in French) for titles."""
+    return format_decimal(value, format="#,##0.00", locale=timefmt.locale_for())
 
 
 def patient_payments_timeline(
@@ -825,7 +836,7 @@ def patient_payments_timeline(
                 at=payment.received_at,
                 title=_("Payment %(amount)s %(currency)s · %(method)s")
                 % {
-                    "amount": payment.amount,
+                    "amount": _amount(payment.amount),
                     "currency": payment.currency,
                     "method": methods.get(payment.method, payment.method),
                 },

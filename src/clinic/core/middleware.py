@@ -134,13 +134,30 @@ class RequestLogMiddleware:
                 "request",
                 request_id=request.request_id,
                 method=request.method,
-                path=request.path,
+                path=loggable_path(request),
                 status=response.status_code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 org=str(getattr(request, "log_org_id", "") or ""),
                 user=str(getattr(request, "log_user_id", "") or ""),
             )
         return response
+
+
+# URL parts that are secrets (invitation and password-reset links): never written to the logs
+SECRET_URL_KWARGS = ("token", "uidb64")
+
+
+def loggable_path(request) -> str:
+    """The request's path with the secret parts of single-use links replaced: anyone who reads
+    the logs could otherwise accept a pending invitation or reset a password first."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        for name in SECRET_URL_KWARGS:
+            value = match.kwargs.get(name)
+            if value:
+                path = path.replace(str(value), "[redacted]")
+    return path
 
 
 class RequestTransactionMiddleware:

@@ -168,6 +168,8 @@ def patient_timeline_more(request, patient_id):
     patient = _patient_or_404(request, patient_id)
     if patient is None:
         return _not_found(request)
+    # a page of the history is a read of the record, as the chart itself
+    services.patient_access_record(actor=request.membership, patient=patient)
     context = {"patient": patient, **_timeline_context(request, patient)}
     return render(request, "directory/_timeline.html", context)
 

@@ -3,7 +3,10 @@ forgotten one by email."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import update_session_auth_hash
@@ -116,6 +119,17 @@ class PasswordResetView(auth_views.PasswordResetView):
         if not may_send:
             return redirect(self.success_url)
         return self.form_valid(form)
+
+    def form_valid(self, form):
+        # the link's address comes from SITE_URL, never from the request's Host header (a forged
+        # one would send the token elsewhere) nor its scheme (http behind a TLS proxy)
+        site = urlsplit(settings.SITE_URL)
+        self.extra_email_context = {
+            "domain": site.netloc,
+            "site_name": site.netloc,
+            "protocol": site.scheme,
+        }
+        return super().form_valid(form)
 
 
 class SetPasswordForm(auth_forms.SetPasswordForm):

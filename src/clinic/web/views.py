@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -18,6 +18,7 @@ from clinic.accounts.middleware import SESSION_ORG_KEY
 from clinic.accounts.models import User
 from clinic.accounts.roles import roles_grantable, staff_roles_grantable
 from clinic.accounts.services import login_verify, membership_for_org
+from clinic.accounts.sign_in import session_start, sign_in
 from clinic.audit import selectors as audit_selectors
 from clinic.core.errors import DomainError, TooManyRequests
 from clinic.web.access import page_requires
@@ -58,31 +59,13 @@ def login_view(request):
             target = request.GET.get("next") or ""
             if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
                 target = "web:home"
-            if two_factor.authenticator_of(membership.user) is None:
-                return _session_start(request, membership, target, verified=False)
-            if two_factor.is_remembered(request, membership):
-                return _session_start(request, membership, target, verified=True)
-            # the password was right: the session starts only after the second factor
-            request.session[two_factor.SESSION_PENDING] = {
-                "user_id": str(membership.user_id),
-                "org_id": str(membership.organization_id),
-                "next": target,
-                "at": timezone.now().isoformat(),
-            }
-            return redirect("web:login_two_factor")
+            return sign_in(request, membership, target)
     elif request.method == "POST":
         status = 400
     response = render(request, "web/login.html", {"form": form}, status=status)
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
-
-
-def _session_start(request, membership, target, *, verified: bool):
-    login(request, membership.user, backend="clinic.accounts.backends.PasswordBackend")
-    request.session[SESSION_ORG_KEY] = str(membership.organization_id)
-    request.session[two_factor.SESSION_VERIFIED] = verified
-    return redirect(target)
 
 
 def _pending_membership(request):
@@ -130,7 +113,7 @@ def login_two_factor(request):
             status = 401
         else:
             request.session.pop(two_factor.SESSION_PENDING, None)
-            response = _session_start(request, membership, pending.get("next"), verified=True)
+            response = session_start(request, membership, pending.get("next"), verified=True)
             if form.cleaned_data["remember"] and settings.TWO_FACTOR_REMEMBER_DAYS > 0:
                 device = two_factor.authenticator_of(membership.user)
                 response.set_cookie(
