@@ -121,7 +121,7 @@ def test_front_desk_sees_the_day_with_its_buttons(client, day):
     assert "Check in" in nine and "Cancel" in nine
     assert "No-show" not in nine  # not before the appointment's start
     ten = _row_html(html, day.rows["ten"])
-    assert ">Confirm<" in ten and ">Check in<" in ten  # unconfirmed: confirm, or check in on arrival
+    assert ">Confirm<" in ten and ">Check in<" in ten  # confirm, or check in on arrival
     noon = _row_html(html, day.rows["noon"])
     assert "Cancelled" in noon and "<form" not in noon
     # the unconfirmed list names the 10:00 patient; nobody is waiting yet
