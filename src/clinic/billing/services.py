@@ -1144,6 +1144,13 @@ def _appointments_attach(
     return lines
 
 
+def _raise_first(errors: Errors) -> None:
+    """Refuse with the first problem as the message (one form, one sentence to show)."""
+    if errors:
+        first = next(iter(errors.errors.values()))[0]
+        raise ValidationFailed(first, details=errors.errors)
+
+
 def invoice_appointments_add(
     *, actor: Membership, invoice: Invoice, appointment_ids: Any
 ) -> list[InvoiceLine]:
@@ -1161,7 +1168,7 @@ def invoice_appointments_add(
             parsed = _uuid(value, "appointment_ids", errors, required=True)
             if parsed and parsed not in ids:
                 ids.append(parsed)
-    errors.raise_if_any(_("No appointment to add."))
+    _raise_first(errors)
     with transaction.atomic():
         invoice = _lock_draft(invoice)
         found = {
@@ -1176,7 +1183,7 @@ def invoice_appointments_add(
                 errors.add("appointment_ids", _("Only completed appointments can be billed."))
             elif appointment.service is None:
                 errors.add("appointment_ids", _("This appointment has no service to bill."))
-        errors.raise_if_any(_("An appointment cannot be billed."))
+        _raise_first(errors)
         if InvoiceAppointment.objects.filter(appointment_id__in=ids).exists():
             message = _("This appointment is already billed.")
             raise Conflict(message, details={"appointment_ids": [message]})
