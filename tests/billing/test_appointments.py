@@ -26,7 +26,9 @@ def appointment(
     """An appointment row as scheduling leaves it (written directly: billing reads it)."""
     from clinic.scheduling.models import Appointment
 
-    n = next(_slot)
+    # 12 slots from 08:00 UTC: the day stays the same in every test zone, however many
+    # appointments earlier tests made
+    n = next(_slot) % 12
     start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=dt.UTC) + dt.timedelta(minutes=50 * n)
     end = start + dt.timedelta(minutes=45)
     with tenant_context(persona.org.id):

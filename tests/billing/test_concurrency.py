@@ -11,7 +11,7 @@ from django.db import connections
 from django.test import Client
 
 from clinic.billing import services
-from clinic.billing.models import Invoice, InvoiceAppointment
+from clinic.billing.models import Invoice, InvoiceAppointment, InvoiceLine
 from clinic.core.tenancy import tenant_context
 from tests.billing import factories as f
 from tests.conftest import org_create, persona_create, unique_slug
@@ -125,3 +125,38 @@ def test_parallel_billing_runs_bill_each_appointment_once(live_db):
     assert billed == 4
     with tenant_context(owner.org.id):
         assert InvoiceAppointment.objects.count() == 4
+
+
+def test_parallel_adds_from_the_editor_bill_an_appointment_once(live_db):
+    """Two people add the same completed appointment at once — to the same draft and to two
+    drafts of the patient: one line in all, the others are told it is already billed."""
+    from tests.billing.test_appointments import completed_appointments
+
+    owner = persona_create(org_create(unique_slug("bill-add")), "owner")
+    (visit, *_rest), _day = completed_appointments(owner, count=1)
+    with tenant_context(owner.org.id):
+        patient = type(visit).objects.get(id=visit.id).patient
+    drafts = [f.invoice(owner, patient, lines=[]) for _ in range(2)]
+
+    def add(invoice):
+        client = Client()
+        client.force_login(owner.user)
+
+        def call():
+            response = client.post(
+                f"/billing/invoices/{invoice.id}/appointments/",
+                {"appointment_id": str(visit.id)},
+                HTTP_HX_REQUEST="true",
+            )
+            return response.status_code
+
+        return call
+
+    results = _parallel([add(drafts[0]), add(drafts[0]), add(drafts[1]), add(drafts[1])])
+    assert sorted(results) == [200, 409, 409, 409], results
+    with tenant_context(owner.org.id):
+        assert InvoiceAppointment.objects.filter(appointment_id=visit.id).count() == 1
+        lines = InvoiceLine.objects.filter(invoice_id__in=[d.id for d in drafts])
+        assert lines.count() == 1
+        billed = Invoice.objects.get(id=lines.get().invoice_id)
+        assert billed.gross_total == D("55.00")

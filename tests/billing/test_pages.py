@@ -76,7 +76,13 @@ def test_editor_adds_and_removes_lines_with_live_totals(client, owner_a):
         f"/billing/invoices/{invoice_id}/lines/",
         {"description": "Report", "quantity": "1", "unit_price": "30"},
     )
-    issued = client.post(f"/billing/invoices/{invoice_id}/issue/", follow=True).content.decode()
+    # issuing asks first: a POST without the confirmation shows the summary, issues nothing
+    asked = client.post(f"/billing/invoices/{invoice_id}/issue/").content.decode()
+    assert "Confirm and issue" in asked and 'data-summary="total"><strong><bdi>30.00' in asked
+    assert "INV-" not in asked
+    issued = client.post(
+        f"/billing/invoices/{invoice_id}/issue/", {"confirm": "yes"}, follow=True
+    ).content.decode()
     assert "INV-" in issued and "Download PDF" in issued
     pdf = client.get(f"/billing/invoices/{invoice_id}/pdf/")
     assert pdf["Content-Type"] == "application/pdf"

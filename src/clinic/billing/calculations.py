@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
@@ -136,6 +136,33 @@ def invoice_totals(lines: Iterable[LineAmounts]) -> Totals:
         tax += amounts.tax
         gross += amounts.gross
     return Totals(subtotal=subtotal, discount=discount, net=net, tax=tax, gross=gross)
+
+
+@dataclass(frozen=True)
+class TaxBand:
+    """One tax rate of an invoice: the net amount taxed at that rate and the tax."""
+
+    rate: Decimal
+    base: Decimal
+    tax: Decimal
+
+
+def tax_breakdown(lines: Iterable[tuple[Decimal, Decimal, Decimal]]) -> list[TaxBand]:
+    """(rate %, net, tax) per line → one band per rate, lowest rate first. The bands' bases and
+    taxes add up to the invoice's net and tax totals (plain sums, like `invoice_totals`)."""
+    bands: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    for rate, net, tax in lines:
+        base, total = bands.get(money(rate), (ZERO, ZERO))
+        bands[money(rate)] = (base + net, total + tax)
+    return [TaxBand(rate, base, tax) for rate, (base, tax) in sorted(bands.items())]
+
+
+def due_date_at_issue(*, due: date | None, issued_on: date, terms_days: int) -> date:
+    """The due date an invoice gets when issued: its own if set and not before the issue date,
+    else the issue date plus the organization's payment terms."""
+    if due is None or due < issued_on:
+        return issued_on + timedelta(days=terms_days)
+    return due
 
 
 def invoice_balance(*, gross: Decimal, paid: Decimal, credited: Decimal) -> Decimal:

@@ -268,6 +268,17 @@ class InvoiceLine(TenantModel):
     net_amount = models.DecimalField(**AMOUNT)
     tax_amount = models.DecimalField(**AMOUNT)
     gross_amount = models.DecimalField(**AMOUNT)
+    # When and by whom the service was given (a French invoice names them); filled from the
+    # appointment a line bills, kept on the line so the issued invoice never changes with it.
+    service_date = models.DateField(_("service date"), null=True, blank=True)
+    practitioner = models.ForeignKey(
+        "directory.Practitioner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("practitioner"),
+    )
 
     class Meta:
         constraints = [

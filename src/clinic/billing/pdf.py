@@ -149,6 +149,32 @@ class _Doc:
             self._shaping = needs
         return text
 
+    def fitted(self, text: str, width: float) -> str:
+        """The text cut (with an ellipsis) to the column's width, so cells never overlap."""
+        if not text or self.pdf.get_string_width(text) <= width:
+            return text
+        while len(text) > 1 and self.pdf.get_string_width(text + "…") > width:
+            text = text[:-1]
+        return text.rstrip() + "…"
+
+    def logo(self, data: bytes, *, height: float = 16) -> None:
+        """The clinic's logo on its own row at the top, on the start side."""
+        import io
+
+        from PIL import Image
+
+        pdf = self.pdf
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                ratio = image.width / image.height
+            width = min(height * ratio, self.width * 0.5)
+            x = pdf.l_margin + self.width - width if self.rtl else pdf.l_margin
+            pdf.image(io.BytesIO(data), x=x, y=pdf.get_y(), w=width, h=width / ratio)
+        except Exception:  # an unreadable logo never stops an invoice
+            logging.getLogger(__name__).warning("billing.pdf.logo_unreadable", exc_info=True)
+            return
+        pdf.set_y(pdf.get_y() + width / ratio + 3)
+
     @property
     def start(self) -> str:
         return "R" if self.rtl else "L"
@@ -199,7 +225,7 @@ class _Doc:
             for i in order:
                 w = widths[i] * scale
                 align = self.end if i in numeric else self.start
-                text = self.shaped(cells[i])
+                text = self.fitted(self.shaped(cells[i]), w - 2 * pdf.c_margin)
                 if self._shaping:
                     pdf.set_xy(x, y)
                     pdf.cell(w, 7, text, align=align)
@@ -236,9 +262,31 @@ class _Doc:
         return bytes(self.pdf.output())
 
 
+def invoice_language(invoice, organization) -> str:
+    """The payer's language: the invoice's own (set at issue), else the payer's preferred
+    language (the contact who pays, or the patient), else the organization's."""
+    payer = invoice.bill_to_contact if invoice.bill_to_contact_id else invoice.patient
+    return (
+        invoice.language
+        or getattr(payer, "preferred_language", "")
+        or organization.default_locale
+        or "en"
+    )
+
+
+def payer_address_lines(payer) -> list[str]:
+    """A patient's or contact's postal address, line by line (empty parts left out)."""
+    town = " ".join(v for v in (payer.postal_code, payer.city) if v)
+    parts = (payer.address_line1, payer.address_line2, town, payer.region, payer.country)
+    return [part.strip() for part in parts if part and part.strip()]
+
+
 def invoice_pdf(invoice, *, organization, language: str | None = None) -> bytes:
-    """The invoice (with `selectors.invoice_detail` attributes: line_list, credit_note_list...)."""
-    language = language or invoice.language or organization.default_locale or "en"
+    """The invoice (with `selectors.invoice_detail` attributes: line_list, tax_bands,
+    credit_note_list...) in the payer's language unless one is asked for."""
+    from clinic.accounts.services import organization_logo_open
+
+    language = language or invoice_language(invoice, organization)
     with translation.override(language):
         lang = translation.get_language()
         title = (
@@ -248,6 +296,9 @@ def invoice_pdf(invoice, *, organization, language: str | None = None) -> bytes:
         )
         doc = _Doc(lang, title)
         cur = invoice.currency
+        logo = organization_logo_open(organization)
+        if logo is not None:
+            doc.logo(logo[0])
         doc.text(organization.name, size=14, bold=True)
         for line in organization_header_lines(organization):
             doc.text(line, size=9)
@@ -261,27 +312,49 @@ def invoice_pdf(invoice, *, organization, language: str | None = None) -> bytes:
             (_("Due date"), date_text(invoice.due_date, lang)),
             (_("Patient"), invoice.patient.display_name),
         ]
-        if invoice.bill_to_contact_id:
-            facts.append((_("Bill to"), invoice.bill_to_contact.display_name))
         for label, value in facts:
             doc.text(f"{label}: {value}")
+        doc.gap(2)
+        payer = invoice.bill_to_contact if invoice.bill_to_contact_id else invoice.patient
+        doc.text(_("Bill to"), bold=True)
+        doc.text(payer.display_name)
+        for line in payer_address_lines(payer):
+            doc.text(line, size=9, height=5)
         doc.gap()
-        rows = [
-            [
-                line.description,
+        with_service = any(li.service_date or li.practitioner_id for li in invoice.line_list)
+        with_discount = any(li.discount for li in invoice.line_list)
+        columns = [(_("Description"), 60 if with_service else 80)]
+        if with_service:
+            columns += [(_("Date"), 22), (_("Practitioner"), 34)]
+        columns += [(_("Qty"), 10), (_("Unit price"), 24)]
+        if with_discount:
+            columns.append((_("Discount"), 20))
+        columns += [(_("Tax"), 14), (_("Amount"), 26)]
+        rows = []
+        for line in invoice.line_list:
+            cells = [line.description]
+            if with_service:
+                cells += [
+                    date_text(line.service_date, lang),
+                    line.practitioner.display_name if line.practitioner_id else "",
+                ]
+            cells += [
                 number_text(line.quantity, lang),
                 amount_text(line.unit_price, cur, lang),
-                amount_text(line.discount, cur, lang) if line.discount else "",
+            ]
+            if with_discount:
+                cells.append(amount_text(line.discount, cur, lang) if line.discount else "")
+            cells += [
                 number_text(line.tax_rate_percent, lang) + " %",
                 amount_text(line.gross_amount, cur, lang),
             ]
-            for line in invoice.line_list
-        ]
+            rows.append(cells)
+        first_number = 3 if with_service else 1
         doc.table(
-            [_("Description"), _("Qty"), _("Unit price"), _("Discount"), _("Tax"), _("Amount")],
+            [label for label, _w in columns],
             rows,
-            [70, 14, 26, 22, 16, 30],
-            numeric={1, 2, 3, 4, 5},
+            [w for _label, w in columns],
+            numeric=set(range(first_number, len(columns))),
         )
         doc.gap()
         totals = [
@@ -301,6 +374,23 @@ def invoice_pdf(invoice, *, organization, language: str | None = None) -> bytes:
             totals.append((_("Patient share"), amount_text(invoice.patient_share, cur, lang)))
         totals.append((_("Balance due"), amount_text(invoice.balance, cur, lang)))
         doc.pairs(totals, bold_last=True)
+        bands = getattr(invoice, "tax_bands", None)
+        if bands:
+            doc.gap()
+            doc.text(_("Tax breakdown"), bold=True)
+            doc.table(
+                [_("Tax rate"), _("Taxable amount"), _("Tax")],
+                [
+                    [
+                        number_text(band.rate, lang) + " %",
+                        amount_text(band.base, cur, lang),
+                        amount_text(band.tax, cur, lang),
+                    ]
+                    for band in bands
+                ],
+                [30, 40, 40],
+                numeric={0, 1, 2},
+            )
         if invoice.credit_note_list:
             doc.gap()
             doc.text(_("Credit notes"), bold=True)
@@ -337,10 +427,17 @@ def organization_header_lines(organization) -> list[str]:
 
 
 def invoice_footer_lines(invoice, organization) -> list[str]:
-    """Payment terms (the invoice's own: due date minus issue date) and where to pay."""
+    """Payment terms (the invoice's own: due date minus issue date; a draft's: the
+    organization's) and where to pay."""
+    from clinic.billing.selectors import billing_settings
+
     lines = []
+    days = None
     if invoice.issue_date and invoice.due_date:
         days = (invoice.due_date - invoice.issue_date).days
+    elif invoice.issue_date is None:
+        days = billing_settings(organization.id).payment_terms_days
+    if days is not None:
         lines.append(
             ngettext("Payment terms: %(days)d day", "Payment terms: %(days)d days", days)
             % {"days": days}

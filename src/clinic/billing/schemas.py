@@ -92,6 +92,8 @@ class LineOut(Schema):
     net_amount: str
     tax_amount: str
     gross_amount: str
+    service_date: date | None = Field(None, description="when the service was given")
+    practitioner_id: UUID | None = Field(None, description="who gave it")
 
     @staticmethod
     def resolve_quantity(obj):

@@ -127,8 +127,11 @@ def invoice_detail(actor: Membership, invoice_id: Any) -> Invoice:
     invoice = invoice_for_actor(actor, invoice_id)
     invoice.line_list = list(
         InvoiceLine.objects.filter(invoice=invoice)
-        .select_related("service", "tax_rate")
+        .select_related("service", "tax_rate", "practitioner")
         .order_by("position", "id")
+    )
+    invoice.tax_bands = calc.tax_breakdown(
+        (li.tax_rate_percent, li.net_amount, li.tax_amount) for li in invoice.line_list
     )
     invoice.credit_note_list = list(
         CreditNote.objects.filter(invoice=invoice).order_by("issue_date", "number")
@@ -663,7 +666,53 @@ def appointments_billable(
         qs = qs.filter(practitioner_id=_uuid_or_none(practitioner_id))
     if patient_id:
         qs = qs.filter(patient_id=_uuid_or_none(patient_id))
-    return qs.select_related("service").order_by("patient_id", "start_at", "id")
+    return qs.select_related("service", "location").order_by("patient_id", "start_at", "id")
+
+
+def appointments_to_invoice(invoice: Invoice, *, limit: int = 50) -> list:
+    """The invoice patient's completed appointments with a service that no invoice bills yet,
+    oldest first: what "Add from this patient's completed appointments" offers."""
+    from clinic.scheduling.models import Appointment
+
+    return list(
+        Appointment.objects.filter(
+            patient_id=invoice.patient_id, status="completed", service__isnull=False
+        )
+        .exclude(Exists(InvoiceAppointment.objects.filter(appointment_id=OuterRef("pk"))))
+        .select_related("service", "practitioner", "location")
+        .order_by("start_at", "id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    """What issuing a draft would give: shown for confirmation before it is issued."""
+
+    payer: str
+    total: Decimal
+    currency: str
+    lines: int
+    issue_date: dt.date
+    due_date: dt.date
+
+
+def invoice_issue_summary(actor: Membership, invoice: Invoice) -> IssueSummary:
+    """The payer, total and due date of a draft (with `invoice_detail` attributes) if issued
+    today; the due date follows the same rule as `services.invoice_issue`."""
+    today = timezone.now().astimezone(ZoneInfo(actor.organization.time_zone)).date()
+    payer = invoice.bill_to_contact or invoice.patient
+    return IssueSummary(
+        payer=payer.display_name,
+        total=invoice.gross_total,
+        currency=invoice.currency,
+        lines=len(invoice.line_list),
+        issue_date=today,
+        due_date=calc.due_date_at_issue(
+            due=invoice.due_date,
+            issued_on=today,
+            terms_days=billing_settings(actor.organization_id).payment_terms_days,
+        ),
+    )
 
 
 # --- insurance -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -51,6 +52,7 @@ from clinic.billing.models import (
     SequenceKind,
     TaxRate,
 )
+from clinic.core import timefmt
 from clinic.core.errors import Conflict, NotFound, ValidationFailed
 from clinic.core.events import publish
 from clinic.directory.models import Contact, Patient, PatientContact, Relationship, Service
@@ -654,8 +656,9 @@ def invoice_issue(
         # checks them again.
         lines = list(InvoiceLine.objects.filter(invoice=invoice))
         _invoice_totals_store(invoice, lines)
-        if invoice.due_date is None or invoice.due_date < on:
-            invoice.due_date = on + dt.timedelta(days=settings_row.payment_terms_days)
+        invoice.due_date = calc.due_date_at_issue(
+            due=invoice.due_date, issued_on=on, terms_days=settings_row.payment_terms_days
+        )
         invoice.number = number_next(
             organization_id=org.id,
             kind=SequenceKind.INVOICE,
@@ -1084,6 +1087,130 @@ def _bill_to_contacts(patient_ids: set) -> dict:
     return out
 
 
+def _appointment_label(appointment) -> str:
+    label = appointment.service.name
+    if appointment.status == "no_show":
+        label = _("%(service)s — no-show") % {"service": label}
+    elif appointment.status == "cancelled":
+        label = _("%(service)s — late cancellation") % {"service": label}
+    return label[:300]
+
+
+def _appointments_attach(
+    invoice: Invoice, appointments: Sequence[Any], *, first_position: int
+) -> list[InvoiceLine]:
+    """One line per appointment (its service at the service's price and tax rate, its day in
+    its location's zone, its practitioner) and the link that stops it being billed again. The
+    caller holds the draft's lock and recalculates the totals."""
+    errors = Errors()
+    services = {a.service.id: a.service for a in appointments}
+    lines = []
+    for i, appointment in enumerate(appointments):
+        line = _line_build(
+            {
+                "service_id": appointment.service.id,
+                "description": _appointment_label(appointment),
+                "quantity": "1",
+                "unit_price": appointment.service.price,
+            },
+            f"appointment_ids.{i}.",
+            errors,
+            services,
+            {},
+        )
+        if line is None:
+            continue
+        line.organization_id = invoice.organization_id
+        line.invoice = invoice
+        line.position = first_position + i
+        line.service_date = timefmt.localize(appointment.start_at, appointment).date()
+        line.practitioner_id = appointment.practitioner_id
+        lines.append(line)
+    errors.raise_if_any(_("An appointment cannot be billed."))
+    with database_refusals():
+        InvoiceLine.objects.bulk_create(lines)
+        InvoiceAppointment.objects.bulk_create(
+            [
+                InvoiceAppointment(
+                    organization_id=invoice.organization_id,
+                    invoice=invoice,
+                    line=line,
+                    appointment=appointment,
+                    practitioner_id=appointment.practitioner_id,
+                )
+                for line, appointment in zip(lines, appointments, strict=True)
+            ]
+        )
+    return lines
+
+
+def _raise_first(errors: Errors) -> None:
+    """Refuse with the first problem as the message (one form, one sentence to show)."""
+    if errors:
+        first = next(iter(errors.errors.values()))[0]
+        raise ValidationFailed(first, details=errors.errors)
+
+
+def invoice_appointments_add(
+    *, actor: Membership, invoice: Invoice, appointment_ids: Any
+) -> list[InvoiceLine]:
+    """Add the patient's completed appointments to a draft, one line each. An appointment is
+    billed once: already billed ones are refused (409) — checked under the draft's lock, and
+    the unique link per appointment refuses what two drafts would race for."""
+    from clinic.scheduling.models import Appointment
+
+    errors = Errors()
+    ids: list[uuid.UUID] = []
+    if not isinstance(appointment_ids, list | tuple) or not appointment_ids:
+        errors.add("appointment_ids", _("Choose at least one appointment."))
+    else:
+        for value in appointment_ids:
+            parsed = _uuid(value, "appointment_ids", errors, required=True)
+            if parsed and parsed not in ids:
+                ids.append(parsed)
+    _raise_first(errors)
+    with transaction.atomic():
+        invoice = _lock_draft(invoice)
+        found = {
+            a.id: a
+            for a in Appointment.objects.filter(id__in=ids).select_related("service", "location")
+        }
+        for appointment_id in ids:
+            appointment = found.get(appointment_id)
+            if appointment is None or appointment.patient_id != invoice.patient_id:
+                errors.add("appointment_ids", _("No such appointment of this patient."))
+            elif appointment.status != "completed":
+                errors.add("appointment_ids", _("Only completed appointments can be billed."))
+            elif appointment.service is None:
+                errors.add("appointment_ids", _("This appointment has no service to bill."))
+        _raise_first(errors)
+        if InvoiceAppointment.objects.filter(appointment_id__in=ids).exists():
+            message = _("This appointment is already billed.")
+            raise Conflict(message, details={"appointment_ids": [message]})
+        existing = InvoiceLine.objects.filter(invoice=invoice).aggregate(
+            count=Count("id"), last=Max("position")
+        )
+        if existing["count"] + len(ids) > MAX_LINES:
+            message = _("At most %(n)d lines.") % {"n": MAX_LINES}
+            raise ValidationFailed(message, details={"lines": [message]})
+        appointments = sorted((found[i] for i in ids), key=lambda a: (a.start_at, str(a.id)))
+        lines = _appointments_attach(
+            invoice,
+            appointments,
+            first_position=(existing["last"] or 0) + 1,
+        )
+        invoice_recalculate(invoice)
+        audit_record(
+            action="billing.appointments_added",
+            organization_id=invoice.organization_id,
+            actor_id=actor.user_id,
+            object_type="billing_invoice",
+            object_id=str(invoice.id),
+            details={"appointments": [str(a.id) for a in appointments]},
+        )
+    return lines
+
+
 def appointments_bill(
     *,
     actor: Membership,
@@ -1128,48 +1255,14 @@ def appointments_bill(
         for appointment in appointments:
             key = (appointment.patient_id, payers.get(appointment.patient_id))
             groups.setdefault(key, []).append(appointment)
-        zone = ZoneInfo(org.time_zone)
         invoices = []
         for (patient_id_, contact_id), items in groups.items():
-            lines = []
-            for appointment in items:
-                service = appointment.service
-                day = appointment.start_at.astimezone(zone).date().isoformat()
-                label = service.name
-                if appointment.status == "no_show":
-                    label = _("%(service)s — no-show") % {"service": label}
-                elif appointment.status == "cancelled":
-                    label = _("%(service)s — late cancellation") % {"service": label}
-                lines.append(
-                    {
-                        "service_id": service.id,
-                        "description": f"{label} ({day})"[:300],
-                        "quantity": "1",
-                        "unit_price": service.price,
-                    }
-                )
             invoice = invoice_create(
                 actor=actor,
-                data={
-                    "patient_id": patient_id_,
-                    "bill_to_contact_id": contact_id,
-                    "lines": lines,
-                },
+                data={"patient_id": patient_id_, "bill_to_contact_id": contact_id, "lines": []},
             )
-            created_lines = list(InvoiceLine.objects.filter(invoice=invoice).order_by("position"))
-            with database_refusals():
-                InvoiceAppointment.objects.bulk_create(
-                    [
-                        InvoiceAppointment(
-                            organization_id=org.id,
-                            invoice=invoice,
-                            line=line,
-                            appointment=appointment,
-                            practitioner_id=appointment.practitioner_id,
-                        )
-                        for line, appointment in zip(created_lines, items, strict=True)
-                    ]
-                )
+            _appointments_attach(invoice, items, first_position=1)
+            invoice_recalculate(invoice)
             invoices.append(invoice)
         audit_record(
             action="billing.appointments_billed",

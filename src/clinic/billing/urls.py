@@ -20,6 +20,11 @@ urlpatterns = [
         views.invoice_line_remove,
         name="invoice_line_remove",
     ),
+    path(
+        "invoices/<uuid:invoice_id>/appointments/",
+        views.invoice_appointments_add,
+        name="invoice_appointments_add",
+    ),
     path("invoices/<uuid:invoice_id>/issue/", views.invoice_issue, name="invoice_issue"),
     path("invoices/<uuid:invoice_id>/delete/", views.invoice_delete, name="invoice_delete"),
     path("invoices/<uuid:invoice_id>/credit/", views.invoice_credit, name="invoice_credit"),

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.accounts.user_sessions import reauth_fresh, reauth_redirect
@@ -21,6 +22,7 @@ from clinic.billing import calculations as calc
 from clinic.billing import exports, pdf, selectors, services
 from clinic.billing.models import InvoiceStatus, PaymentMethod
 from clinic.core.errors import DomainError, ValidationFailed
+from clinic.directory import selectors as directory_selectors
 from clinic.directory.models import Contact, Patient
 from clinic.web.access import page_requires
 
@@ -93,14 +95,44 @@ def _patients_for_picker():
     ]
 
 
+PATIENT_RESULTS = 15
+
+
+def _patient_matches(request, query: str) -> list:
+    """The directory's ranked patient search (active patients the user may see)."""
+    if not query.strip():
+        return []
+    return list(
+        directory_selectors.patients_list(actor=request.membership, search=query, status="active")[
+            :PATIENT_RESULTS
+        ]
+    )
+
+
+def _patient_chosen(request, patient_id: str | None):
+    try:
+        return directory_selectors.patient_for_actor(request.membership, patient_id)
+    except DomainError:
+        return None
+
+
 @page_requires("invoice.manage")
 @require_http_methods(["GET", "POST"])
 def invoice_new(request):
+    """A draft for a patient found by search (htmx results as one types; without JavaScript the
+    search button reloads the page with them)."""
+    source = request.POST if request.method == "POST" else request.GET
+    query = source.get("q", "")
+    chosen_id = source.get("patient_id") or source.get("patient")
     context = {
-        "patients": _patients_for_picker(),
+        "query": query,
+        "matches": _patient_matches(request, query),
+        "chosen": _patient_chosen(request, chosen_id) if chosen_id else None,
         "contacts": Contact.objects.filter(archived_at__isnull=True).order_by("family_name")[:500],
-        "values": request.POST or request.GET,
+        "values": source,
     }
+    if request.htmx and request.method == "GET":
+        return render(request, "billing/invoice_new.html#patient-results", context)
     if request.method == "POST":
         data = {"patient_id": request.POST.get("patient_id") or None, "lines": []}
         if request.POST.get("bill_to_contact_id"):
@@ -124,6 +156,11 @@ def _invoice_context(request, invoice, **extra) -> dict:
             else []
         ),
         "can_edit": invoice.is_draft and membership.has("invoice.manage"),
+        "billable_appointments": (
+            selectors.appointments_to_invoice(invoice)
+            if invoice.is_draft and membership.has("invoice.manage")
+            else []
+        ),
         "can_issue": invoice.is_draft and membership.has("invoice.issue"),
         "can_correct": (
             not invoice.is_draft and invoice.status != "void" and membership.has("invoice.void")
@@ -235,12 +272,55 @@ def invoice_line_preview(request, invoice_id):
     )
 
 
-@page_requires("invoice.issue")
+@page_requires("invoice.manage")
 @require_POST
-def invoice_issue(request, invoice_id):
+def invoice_appointments_add(request, invoice_id):
+    """The chosen completed appointments become lines (htmx: the editor comes back in place;
+    a refusal, e.g. an appointment billed meanwhile, is said above the lines with its 4xx)."""
     obj = selectors.invoice_for_actor(request.membership, invoice_id)
     try:
-        issued = services.invoice_issue(actor=request.membership, invoice=obj)
+        lines = services.invoice_appointments_add(
+            actor=request.membership,
+            invoice=obj,
+            appointment_ids=request.POST.getlist("appointment_id"),
+        )
+    except DomainError as exc:
+        if request.htmx:
+            return _editor(request, invoice_id, status=exc.status, error_message=exc.message)
+        messages.error(request, exc.message)
+        return redirect("billing:invoice", invoice_id=invoice_id)
+    if request.htmx:
+        return _editor(request, invoice_id)
+    count = len(lines)
+    messages.success(
+        request,
+        ngettext("%(n)d appointment added.", "%(n)d appointments added.", count) % {"n": count},
+    )
+    return redirect("billing:invoice", invoice_id=invoice_id)
+
+
+@page_requires("invoice.issue")
+@require_http_methods(["GET", "POST"])
+def invoice_issue(request, invoice_id):
+    """Issuing asks first: the payer, total and due date are shown (a fragment under the
+    button with htmx, a page without) and only the confirming POST (`confirm=yes`) issues."""
+    try:
+        detail = selectors.invoice_detail(request.membership, invoice_id)
+    except DomainError:
+        return render(request, "web/not_found.html", status=404)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        if not detail.is_draft:
+            return redirect("billing:invoice", invoice_id=invoice_id)
+        context = {
+            "invoice": detail,
+            "summary": selectors.invoice_issue_summary(request.membership, detail),
+        }
+        template = "billing/invoice_issue.html"
+        if request.htmx:
+            template += "#confirm"
+        return render(request, template, context)
+    try:
+        issued = services.invoice_issue(actor=request.membership, invoice=detail)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
