@@ -44,7 +44,8 @@ def history(owner_a):
         later = at(MONDAY, 10)
         appointment.start_at = later
         appointment.end_at = later + timedelta(minutes=30)
-        appointment.occupied_start, appointment.occupied_end = appointment.start_at, appointment.end_at
+        appointment.occupied_start = appointment.start_at
+        appointment.occupied_end = appointment.end_at
         appointment.status = "confirmed"
         appointment.save()
     clinic.appointment = appointment

@@ -17,8 +17,7 @@ from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 # columns written by the application itself, never by a person
 _TECHNICAL_COLUMNS = {"id", "organization_id", "created_at", "updated_at", "search", "version"}
@@ -98,18 +97,22 @@ RECORD_KINDS: dict[str, RecordKind] = {
         "billing.InvoiceLine",
         pgettext_lazy("audit record kind", "invoice line"),
         ("invoice",),
-        lambda line: _("a line of invoice %(number)s") % {"number": line.invoice.number}
-        if line.invoice.number
-        else _("a line of a draft invoice"),
+        lambda line: (
+            _("a line of invoice %(number)s") % {"number": line.invoice.number}
+            if line.invoice.number
+            else _("a line of a draft invoice")
+        ),
         lambda line: _url("billing:invoice", invoice_id=line.invoice_id),
     ),
     "billing_payment": RecordKind(
         "billing.Payment",
         pgettext_lazy("audit record kind", "payment"),
         ("payer_patient",),
-        lambda p: _("a payment from %(payer)s") % {"payer": p.payer_patient.display_name}
-        if p.payer_patient is not None
-        else _("a payment"),
+        lambda p: (
+            _("a payment from %(payer)s") % {"payer": p.payer_patient.display_name}
+            if p.payer_patient is not None
+            else _("a payment")
+        ),
     ),
     "billing_creditnote": RecordKind(
         "billing.CreditNote",
@@ -130,8 +133,10 @@ RECORD_KINDS: dict[str, RecordKind] = {
         "care.Consultation",
         pgettext_lazy("audit record kind", "consultation"),
         ("plan__patient",),
-        lambda c: _("consultation %(sequence)s of the plan of %(patient)s")
-        % {"sequence": c.sequence, "patient": _patient_of(c.plan)},
+        lambda c: (
+            _("consultation %(sequence)s of the plan of %(patient)s")
+            % {"sequence": c.sequence, "patient": _patient_of(c.plan)}
+        ),
         lambda c: _url("care:plan", plan_id=c.plan_id),
     ),
     "directory_practitioner": RecordKind(
@@ -285,9 +290,7 @@ def _changed_fields(event, model) -> list[str]:
             continue
         field = columns.get(column)
         # a column the model does not name for people (buffers, denormalised copies) is left out
-        if field is None or not (
-            isinstance(field.verbose_name, Promise) or field.is_relation
-        ):
+        if field is None or not (isinstance(field.verbose_name, Promise) or field.is_relation):
             continue
         label = _field_label(field)
         if label not in labels:
@@ -345,9 +348,7 @@ def entries_present(events) -> list[AuditEntry]:
                 else _("a “%(kind)s” record") % {"kind": noun}
             )
             url = None
-        record = format_html('<a href="{}">{}</a>', url, label) if url else format_html(
-            "{}", label
-        )
+        record = format_html('<a href="{}">{}</a>', url, label) if url else format_html("{}", label)
         actor = actors.get(str(e.actor_id)) if e.actor_id else None
         actor_html = format_html("<strong>{}</strong>", actor or _("Someone"))
         template = ACTION_SENTENCES.get(e.action)
