@@ -63,6 +63,9 @@ def invoices(request):
     except ValueError:
         page = 1
     rows = list(qs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
+    today = _clinic_today()
+    for row in rows:
+        row.is_overdue = selectors.invoice_is_overdue(row, today)
     context = {
         "rows": rows,
         "totals": selectors.invoices_totals(qs),
@@ -114,8 +117,13 @@ def invoice_new(request):
     return render(request, "billing/invoice_new.html", context)
 
 
+def _clinic_today() -> dt.date:
+    return timefmt.localize(timezone.now()).date()
+
+
 def _invoice_context(request, invoice, **extra) -> dict:
     membership = request.membership
+    invoice.is_overdue = selectors.invoice_is_overdue(invoice, _clinic_today())
     return {
         "invoice": invoice,
         "tax_rates": list(selectors.tax_rates_list(active=True)) if invoice.is_draft else [],
