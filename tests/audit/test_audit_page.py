@@ -97,7 +97,7 @@ def test_pages_and_in_french(client, owner_a, history):
     assert "Page 2 of" in client.get("/audit/?page=2").content.decode()
     client.post("/i18n/setlang/", {"language": "fr", "next": "/"})
     text = _text(client.get("/audit/").content.decode())
-    assert "Owner Demo a modifié le rendez-vous de" in text
+    assert "Owner Demo a créé le rendez-vous de" in text
 
 
 def _queries(client, path) -> int:
