@@ -19,8 +19,8 @@ from clinic.accounts.middleware import SESSION_ORG_KEY
 from clinic.accounts.models import User
 from clinic.accounts.roles import roles_grantable, staff_roles_grantable
 from clinic.accounts.services import login_verify, membership_for_org
-from clinic.audit import presenters as audit_presenters
 from clinic.audit import selectors as audit_selectors
+from clinic.audit import sentences as audit_sentences
 from clinic.core import timefmt
 from clinic.core.errors import DomainError, TooManyRequests
 from clinic.web.access import page_requires
@@ -225,7 +225,7 @@ def _audit_day(value: str):
 @page_requires("audit.view")
 def audit(request):
     """The audit log as sentences, filtered by person, kind of record and date, paged."""
-    kinds = audit_presenters.record_kind_choices()
+    kinds = audit_sentences.record_kind_choices()
     people = [m.user for m in account_selectors.memberships_list()]
     actor = request.GET.get("actor") or ""
     actor_id = next((u.id for u in people if str(u.id) == actor), None)
@@ -248,7 +248,7 @@ def audit(request):
         request,
         "web/audit.html",
         {
-            "entries": audit_presenters.entries_present(page.object_list),
+            "entries": audit_sentences.entries_present(page.object_list),
             "page": page,
             "query": query.urlencode(),
             "kinds": kinds,
