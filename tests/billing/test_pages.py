@@ -63,7 +63,7 @@ def test_editor_adds_and_removes_lines_with_live_totals(client, owner_a):
         },
         HTTP_HX_REQUEST="true",
     ).content.decode()
-    assert 'data-total="gross"><strong>22.23' in fragment  # 24.70 - 2.47
+    assert 'data-total="gross"><strong><bdi dir="ltr">22.23' in fragment  # 24.70 - 2.47
     with _t(owner_a):
         from clinic.billing.models import InvoiceLine
 

@@ -286,6 +286,16 @@ def invoices_totals(qs: QuerySet) -> dict[str, Decimal | int]:
     return row
 
 
+def invoice_is_overdue(invoice: Invoice, as_of: dt.date) -> bool:
+    """Issued, still owed, and past its due date (the same rule as `invoices_overdue`)."""
+    return (
+        invoice.status in OPEN_STATUSES
+        and invoice.due_date is not None
+        and invoice.due_date < as_of
+        and invoice.balance > 0
+    )
+
+
 def invoices_overdue(as_of: dt.date | None = None) -> QuerySet:
     """Issued invoices still owed after their due date, most overdue first, with
     `days_overdue`. For the dunning reminders (notifications) and the overdue page; runs in the

@@ -21,6 +21,7 @@ from clinic.api.pagination import MAX_PAGE
 from clinic.billing import calculations as calc
 from clinic.billing import exports, pdf, selectors, services
 from clinic.billing.models import InvoiceStatus, PaymentMethod
+from clinic.core import numbers, timefmt
 from clinic.core.errors import DomainError, ValidationFailed
 from clinic.directory import selectors as directory_selectors
 from clinic.directory.models import Contact, Patient
@@ -64,6 +65,9 @@ def invoices(request):
     except ValueError:
         page = 1
     rows = list(qs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
+    today = _clinic_today()
+    for row in rows:
+        row.is_overdue = selectors.invoice_is_overdue(row, today)
     context = {
         "rows": rows,
         "totals": selectors.invoices_totals(qs),
@@ -145,8 +149,13 @@ def invoice_new(request):
     return render(request, "billing/invoice_new.html", context)
 
 
+def _clinic_today() -> dt.date:
+    return timefmt.localize(timezone.now()).date()
+
+
 def _invoice_context(request, invoice, **extra) -> dict:
     membership = request.membership
+    invoice.is_overdue = selectors.invoice_is_overdue(invoice, _clinic_today())
     return {
         "invoice": invoice,
         "tax_rates": list(selectors.tax_rates_list(active=True)) if invoice.is_draft else [],
@@ -188,6 +197,29 @@ def invoice(request, invoice_id):
     return render(request, "billing/invoice.html", _invoice_context(request, obj))
 
 
+def _typed_numbers(data: dict, fields) -> dict:
+    """Numbers typed in the page's locale ("12,50" in French) rewritten as the services' "12.50";
+    {field: [message]} for those that are not numbers (left as typed)."""
+    locale = timefmt.locale_for()
+    errors = {}
+    for field in fields:
+        value = data.get(field)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            data[field] = format(numbers.typed_decimal(value, locale), "f")
+        except numbers.NumberUnreadable:
+            errors[field] = [
+                _("“%(value)s” is not an amount: type it like %(example)s.")
+                % {"value": value, "example": numbers.typed_amount_example(locale)}
+            ]
+    return errors
+
+
+def _typed_failure(errors: dict) -> ValidationFailed:
+    return ValidationFailed(_("Some amounts could not be read."), details=errors)
+
+
 def _line_data(post) -> dict:
     data = {}
     for name in ("service_id", "description", "quantity", "unit_price", "tax_rate_id"):
@@ -197,6 +229,9 @@ def _line_data(post) -> dict:
     if value:
         data["discount_percent" if kind == "percent" else "discount_amount"] = value
     return data
+
+
+_LINE_NUMBERS = ("quantity", "unit_price", "discount_percent", "discount_amount")
 
 
 def _editor(request, invoice_id, status=200, **extra):
@@ -213,10 +248,12 @@ def _editor(request, invoice_id, status=200, **extra):
 @require_POST
 def invoice_line_add(request, invoice_id):
     obj = selectors.invoice_for_actor(request.membership, invoice_id)
+    data = _line_data(request.POST)
     try:
-        services.invoice_line_add(
-            actor=request.membership, invoice=obj, data=_line_data(request.POST)
-        )
+        typed_errors = _typed_numbers(data, _LINE_NUMBERS)
+        if typed_errors:
+            raise _typed_failure(typed_errors)
+        services.invoice_line_add(actor=request.membership, invoice=obj, data=data)
     except DomainError as exc:
         # The form keeps what was typed; the errors sit next to the fields. (200 so htmx swaps.)
         return _editor(
@@ -247,8 +284,8 @@ def invoice_line_preview(request, invoice_id):
     computed by calculations.py, nothing written."""
     obj = selectors.invoice_detail(request.membership, invoice_id)
     data = _line_data(request.POST)
-    preview, errors = None, {}
-    if data.get("description") or data.get("service_id"):
+    preview, errors = None, _typed_numbers(data, _LINE_NUMBERS)
+    if not errors and (data.get("description") or data.get("service_id")):
         line, errors = services.line_preview(data)
         if line is not None:
             amounts = [
@@ -346,11 +383,15 @@ def invoice_delete(request, invoice_id):
 def invoice_credit(request, invoice_id):
     """A credit note (amount empty: everything that can still be credited)."""
     obj = selectors.invoice_for_actor(request.membership, invoice_id)
+    typed = {"amount": request.POST.get("amount") or None}
     try:
+        typed_errors = _typed_numbers(typed, ("amount",))
+        if typed_errors:
+            raise _typed_failure(typed_errors)
         note = services.credit_note_create(
             actor=request.membership,
             invoice=obj,
-            amount=request.POST.get("amount") or None,
+            amount=typed["amount"],
             reason=request.POST.get("reason"),
         )
     except DomainError as exc:
@@ -432,14 +473,23 @@ def payment_new(request):
             data["allocations"] = chosen
         elif request.POST.get("allocate") == "none":
             data["allocate"] = "none"
+        typed_errors = _typed_numbers(data, ("amount",))
+        for i, allocation in enumerate(chosen):
+            for message in _typed_numbers(allocation, ("amount",)).values():
+                typed_errors[f"allocations.{i}.amount"] = message
         try:
+            if typed_errors:
+                raise _typed_failure(typed_errors)
             payment = services.payment_record(actor=request.membership, data=data)
         except ValidationFailed as exc:
             return _error_response(request, exc, "billing/payment_new.html", context)
         messages.success(
             request,
             _("Payment of %(amount)s recorded; %(left)s left as credit.")
-            % {"amount": f"{payment.amount:.2f}", "left": f"{payment.unallocated:.2f}"},
+            % {
+                "amount": numbers.typed_amount_example(timefmt.locale_for(), payment.amount),
+                "left": numbers.typed_amount_example(timefmt.locale_for(), payment.unallocated),
+            },
         )
         kind, pid = ("contact", contact_id) if contact_id else ("patient", patient_id)
         return redirect("billing:account", kind=kind, payer_id=pid)

@@ -128,10 +128,7 @@ def _chart_context(request, patient) -> dict:
         chart["invoices"] = [
             {
                 "invoice": inv,
-                "overdue": inv.status in ("issued", "partially_paid")
-                and inv.due_date is not None
-                and inv.due_date < today
-                and inv.balance > 0,
+                "overdue": billing_selectors.invoice_is_overdue(inv, today),
                 "badge": _badge(inv.status),
             }
             for inv in billing.invoices

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -20,6 +21,8 @@ from clinic.accounts.roles import roles_grantable, staff_roles_grantable
 from clinic.accounts.services import login_verify, membership_for_org
 from clinic.accounts.sign_in import session_start, sign_in
 from clinic.audit import selectors as audit_selectors
+from clinic.audit import sentences as audit_sentences
+from clinic.core import timefmt
 from clinic.core.errors import DomainError, TooManyRequests
 from clinic.web.access import page_requires
 from clinic.web.forms import (
@@ -192,12 +195,55 @@ def members(request):
     )
 
 
+AUDIT_PAGE_SIZE = 50
+
+
+def _audit_day(value: str):
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 @page_requires("audit.view")
 def audit(request):
-    events = list(
-        audit_selectors.audit_events_list(object_type=request.GET.get("object_type") or None)[:100]
+    """The audit log as sentences, filtered by person, kind of record and date, paged."""
+    kinds = audit_sentences.record_kind_choices()
+    people = [m.user for m in account_selectors.memberships_list()]
+    actor = request.GET.get("actor") or ""
+    actor_id = next((u.id for u in people if str(u.id) == actor), None)
+    object_type = request.GET.get("kind") or ""
+    if object_type not in dict(kinds):
+        object_type = ""
+    day_from = _audit_day(request.GET.get("from") or "")
+    day_to = _audit_day(request.GET.get("to") or "")
+    events = audit_selectors.audit_events_list(
+        object_type=object_type or None,
+        actor_id=actor_id,
+        # days of the clinic's calendar, the last one included
+        since=timefmt.wall_to_instant(day_from, time.min) if day_from else None,
+        until=timefmt.wall_to_instant(day_to + timedelta(days=1), time.min) if day_to else None,
     )
-    return render(request, "web/audit.html", {"events": events})
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "web/audit.html",
+        {
+            "entries": audit_sentences.entries_present(page.object_list),
+            "page": page,
+            "query": query.urlencode(),
+            "kinds": kinds,
+            "people": people,
+            "filters": {
+                "actor": str(actor_id or ""),
+                "kind": object_type,
+                "from": day_from.isoformat() if day_from else "",
+                "to": day_to.isoformat() if day_to else "",
+            },
+        },
+    )
 
 
 def not_found(request, exception=None):
