@@ -77,12 +77,17 @@ def test_book_from_the_calendar_then_a_refused_drag_snaps_back(browser_page, com
     page.mouse.move(before["x"] + before["width"] / 2, before["y"] + 30, steps=5)
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 8, steps=15)
     page.mouse.up()
-    message = page.locator("#cal-message")
+    # the move is confirmed first; the refusal is said in the dialog, once; Cancel snaps back
+    confirm = page.get_by_role("dialog", name="Move this appointment?")
+    confirm.get_by_role("button", name="Move", exact=True).click()
+    message = confirm.locator("#move-errors")
     expect(message).to_contain_text("Not moved:")
     expect(message).to_contain_text("Conflicts with")
     expect(message).to_contain_text("practitioner")
+    expect(page.locator("#cal-message")).to_be_hidden()
+    confirm.get_by_role("button", name="Cancel").click()
     after = page.locator(".ec-event", has_text=clinic.patients[0].display_name).bounding_box()
-    target_after = target.bounding_box()  # the message above the calendar moved both down
+    target_after = target.bounding_box()
     assert abs((target_after["y"] - after["y"]) - (box["y"] - before["y"])) < 2  # snapped back
     from clinic.core.tenancy import tenant_context
     from clinic.scheduling.models import Appointment

@@ -21,7 +21,8 @@ _APPOINTMENT_EVENT = {
 
 
 def appointments_notify(event: scheduling.AppointmentsChanged) -> None:
-    previous = event.previous_starts if isinstance(event, scheduling.AppointmentsMoved) else {}
+    moved = isinstance(event, scheduling.AppointmentsMoved)
+    previous = event.previous_starts if moved else {}
     for appointment in event.appointments:
         if appointment.kind == AppointmentKind.BLOCK:
             continue  # blocked time has nobody to tell
@@ -30,6 +31,8 @@ def appointments_notify(event: scheduling.AppointmentsChanged) -> None:
             event=_APPOINTMENT_EVENT[type(event)],
             previous_start=previous.get(appointment.id),
             actor=event.actor,
+            # "Tell the patient" unticked: no "moved" message (reminders still follow the move)
+            announce=event.notify if moved else True,
         )
 
 

@@ -339,6 +339,7 @@ def appointment_notifications_plan(
     event: str,
     previous_start: datetime.datetime | None = None,
     actor=None,
+    announce: bool = True,
 ) -> list[Delivery]:
     """What an appointment change means for messages. Call it inside the transaction of the
     change, after saving the appointment:
@@ -346,7 +347,8 @@ def appointment_notifications_plan(
     - "booked": confirmation now, reminders at the organization's offsets before the start;
       staff are told in-app when a patient booked it themselves (`actor` is a Membership);
     - "rescheduled": pending reminders cancelled, a "moved" message, reminders at the new time
-      (`previous_start` is shown in the message);
+      (`previous_start` is shown in the message; with `announce=False`, no "moved" message:
+      the clinic agreed the new time with the patient — the reminders still follow it);
     - "cancelled": pending reminders cancelled, a cancellation message, staff told in-app;
     - "status": any other status change (checked in, completed, no-show...): pending reminders
       of an appointment that is no longer upcoming are cancelled.
@@ -411,7 +413,7 @@ def appointment_notifications_plan(
         _appointment_in_app(appointment, recipients, "appointment.booked", org, time_zone)
         if actor is not None and getattr(actor, "role", None) == "patient":
             _staff_appointment_notify(appointment, "staff.patient_booking", actor, org, time_zone)
-    else:
+    elif announce:
         planned += message_plan(
             event="appointment.rescheduled",
             recipients=recipients,

@@ -43,6 +43,7 @@ from clinic.scheduling.schemas import (
     SettingsOut,
     SlotsOut,
     StatusIn,
+    WorkingTimeOut,
 )
 
 router = Router(tags=["scheduling"])
@@ -167,6 +168,7 @@ def appointment_book(request, payload: AppointmentIn):
         location_id=payload.location_id,
         notes=payload.notes,
         kind=payload.kind,
+        override=payload.override_availability,
     )
     return Status(201, appointment_out(appointment, request.auth))
 
@@ -218,6 +220,8 @@ def appointment_update(
         practitioner_id=given.get("practitioner_id", services.UNSET),
         room_id=given.get("room_id", services.UNSET),
         notes=services.UNSET if given.get("notes") is None else given["notes"],
+        override=payload.override_availability,
+        notify=payload.notify,
     )
     return [appointment_out(a, request.auth) for a in changed]
 
@@ -430,6 +434,26 @@ def slots(request, filters: Query[SlotQuery]):
 # --- availability ------------------------------------------------------------------------------
 
 
+class WorkingTimeQuery(Schema):
+    start: AwareDatetime
+    end: AwareDatetime
+    practitioner_id: list[UUID] = []
+
+
+@router.get("/working-time", response=WorkingTimeOut)
+@require("availability.view")
+def working_time(request, filters: Query[WorkingTimeQuery]):
+    """The practitioners' working windows (weekly hours and extra hours, blocked time cut out)
+    and their blocked time with its label, for shading a calendar: two queries."""
+    found = selectors.availability_windows(
+        request.auth,
+        practitioner_ids=filters.practitioner_id,
+        start=filters.start,
+        end=filters.end,
+    )
+    return {"windows": found.windows, "blocked": found.blocked}
+
+
 @router.get("/availability-rules", response=list[RuleOut])
 @require("availability.view")
 def rules_list(request, practitioner_id: UUID | None = None):
@@ -489,6 +513,7 @@ def exception_create(request, payload: ExceptionIn):
         end=payload.end,
         location_id=payload.location_id,
         reason=payload.reason,
+        block_anyway=payload.block_anyway,
     )
     return Status(201, exception)
 

@@ -33,9 +33,11 @@ class AppointmentsBooked(AppointmentsChanged):
 
 @dataclass(frozen=True, slots=True)
 class AppointmentsMoved(AppointmentsChanged):
-    """Appointments given another time, practitioner or room; `previous_starts` by id."""
+    """Appointments given another time, practitioner or room; `previous_starts` by id;
+    `notify`: whether the patient is to be told (False when the move was agreed with them)."""
 
     previous_starts: Mapping[uuid.UUID, datetime] = field(default_factory=dict)
+    notify: bool = True
 
 
 @dataclass(frozen=True, slots=True)

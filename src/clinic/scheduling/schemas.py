@@ -21,6 +21,11 @@ class AppointmentIn(Schema):
     location_id: UUID | None = None
     notes: str = Field("", max_length=5000)
     kind: str = Field("individual", description="individual, group or block")
+    override_availability: bool | None = Field(
+        None,
+        description="book outside working hours or in the past (needs the override permission);"
+        " unset: the permission alone decides",
+    )
 
 
 class AppointmentPatch(Schema):
@@ -29,6 +34,12 @@ class AppointmentPatch(Schema):
     practitioner_id: UUID | None = None
     room_id: UUID | None = None
     notes: str | None = Field(None, max_length=5000)
+    override_availability: bool | None = Field(
+        None,
+        description="move outside working hours or into the past (needs the override"
+        " permission); unset: the permission alone decides",
+    )
+    notify: bool = Field(True, description="tell the patient about the new time")
 
 
 class StatusIn(Schema):
@@ -235,6 +246,9 @@ class ExceptionIn(Schema):
     end: AwareDatetime
     location_id: UUID | None = None
     reason: str = Field("", max_length=200)
+    block_anyway: bool = Field(
+        False, description="block the time even though appointments are booked in it"
+    )
 
 
 class ExceptionOut(Schema):
@@ -281,3 +295,22 @@ class FeedOut(Schema):
 class FeedCreated(FeedOut):
     url: str
     token: str
+
+
+class WindowOut(Schema):
+    practitioner_id: UUID
+    location_id: UUID
+    start: datetime
+    end: datetime
+
+
+class BlockedOut(Schema):
+    practitioner_id: UUID
+    start: datetime
+    end: datetime
+    label: str
+
+
+class WorkingTimeOut(Schema):
+    windows: list[WindowOut]
+    blocked: list[BlockedOut]

@@ -44,6 +44,7 @@ from clinic.scheduling.models import (
     AppointmentStatus,
     AvailabilityException,
     AvailabilityRule,
+    ExceptionKind,
     Hold,
     IcsFeed,
     SchedulingSettings,
@@ -683,6 +684,99 @@ def availability_check(
         occupied_end=occupied_end,
         location_id=location_id,
         day_count=day_count,
+    )
+
+
+@dataclass
+class WorkingTime:
+    """What the calendar shades: the practitioners' working windows (weekly rules and extra
+    hours, blocked time cut out) and the blocked exceptions with their labels."""
+
+    windows: list[dict]
+    blocked: list[dict]
+
+
+def availability_windows(
+    actor: Membership, *, practitioner_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> WorkingTime:
+    """Working windows and blocked time of these practitioners over [start, end), for the
+    calendar: two queries (rules, exceptions) whatever the range or the number of
+    practitioners, the windows computed by the slot engine (slots.windows_build). Practitioners
+    outside the actor's scope are left out."""
+    range_check(start, end)
+    ids = list(dict.fromkeys(practitioner_ids))
+    if not actor.has("availability.view_all"):
+        scope = set(practitioner_ids_scope(actor) or [])
+        ids = [i for i in ids if i in scope]
+    if not ids:
+        return WorkingTime([], [])
+    span_start, span_end = start - timedelta(days=1), end + timedelta(days=1)
+    rules = _rule_rows(_rules_query(Q(practitioner_id__in=ids), span_start, span_end))
+    rows = list(
+        AvailabilityException.objects.filter(
+            practitioner_id__in=ids, start_at__lt=end, end_at__gt=start
+        )
+        .filter(Q(kind=ExceptionKind.BLOCKED) | Q(location__is_active=True))
+        .values_list(
+            "practitioner_id",
+            "kind",
+            "start_at",
+            "end_at",
+            "location_id",
+            "location__time_zone",
+            "reason",
+        )
+    )
+    exceptions = [
+        slotmath.ExceptionRow(p, kind, s, e, loc, tz(zone) if zone else None)
+        for p, kind, s, e, loc, zone, _reason in rows
+    ]
+    built = slotmath.windows_build(rules, exceptions, start, end)
+    windows = [
+        {
+            "practitioner_id": practitioner_id,
+            "location_id": w.location_id,
+            "start": max(part_start, start),
+            "end": min(part_end, end),
+        }
+        for practitioner_id, items in built.items()
+        for w in items
+        for part_start, part_end in w.free
+        if part_start < end and part_end > start
+    ]
+    windows.sort(key=lambda w: (w["start"], str(w["practitioner_id"])))
+    labels = dict(ExceptionKind.choices)
+    blocked = [
+        {
+            "practitioner_id": p,
+            "start": s,
+            "end": e,
+            "label": reason or str(labels[ExceptionKind.BLOCKED]),
+        }
+        for p, kind, s, e, _loc, _zone, reason in rows
+        if kind == ExceptionKind.BLOCKED
+    ]
+    blocked.sort(key=lambda b: (b["start"], str(b["practitioner_id"])))
+    return WorkingTime(windows, blocked)
+
+
+def appointments_in_span(*, practitioner_id, start: datetime, end: datetime) -> list[Appointment]:
+    """The practitioner's booked appointments (not cancelled, missed or finished; not blocked
+    time) overlapping [start, end): what blocking this time would leave without a practitioner."""
+    return list(
+        Appointment.objects.filter(
+            practitioner_id=practitioner_id, start_at__lt=end, end_at__gt=start
+        )
+        .exclude(kind=AppointmentKind.BLOCK)
+        .exclude(
+            status__in=[
+                AppointmentStatus.CANCELLED,
+                AppointmentStatus.NO_SHOW,
+                AppointmentStatus.COMPLETED,
+            ]
+        )
+        .select_related("patient", "service", "location")
+        .order_by("start_at")[:200]
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from psycopg import errors as pg_errors
 
 from clinic.accounts.models import Membership
@@ -54,6 +55,8 @@ AVAILABILITY_REASONS = {
     "other_location": lambda: _("The practitioner works at another location at that time."),
     "day_full": lambda: _("The practitioner's day is already fully booked."),
 }
+# A start this far back still counts as "now" (a walk-in booked at 10:00 at 10:07).
+PAST_GRACE = timedelta(minutes=10)
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -91,6 +94,30 @@ def _exclusion_violation(exc: BaseException) -> str | None:
 
 def _now() -> datetime:
     return timezone.now()
+
+
+def _override_check(actor: Membership, override: bool | None) -> bool:
+    """Whether this write may go outside working hours or into the past. `override=None` (a
+    client that does not say): the permission alone decides, as before; True: an explicit
+    choice, refused without the permission; False: the rules hold even for those who may
+    override (the calendar always says which)."""
+    if override is None:
+        return actor.has(OVERRIDE)
+    if override and not actor.has(OVERRIDE):
+        raise ValidationFailed(
+            _("Your role cannot book outside working hours or in the past."),
+            details={"override_availability": [_("Not allowed for your role.")]},
+            code="override_not_allowed",
+        )
+    return bool(override)
+
+
+def _past_check(start: datetime, *, may_override: bool) -> None:
+    """Booking or moving an appointment to a start in the past is an override, like booking
+    outside working hours: it rewrites what happened."""
+    if start < _now() - PAST_GRACE and not may_override:
+        message = _("That time is in the past.")
+        raise ValidationFailed(message, details={"start": [message]}, code="in_the_past")
 
 
 @dataclass
@@ -660,6 +687,7 @@ def _after_change(
     *,
     actor: Membership | None = None,
     previous: dict | None = None,
+    notify: bool = True,
 ) -> None:
     """Publish the change (scheduling/events.py) inside this transaction; care and notifications
     follow it through their subscriptions, and a failure there rolls this write back."""
@@ -667,7 +695,10 @@ def _after_change(
     if event == "rescheduled":
         publish(
             events.AppointmentsMoved(
-                appointments=changed, actor=actor, previous_starts=dict(previous or {})
+                appointments=changed,
+                actor=actor,
+                previous_starts=dict(previous or {}),
+                notify=notify,
             )
         )
     else:
@@ -697,11 +728,14 @@ def appointment_book(
     location_id=None,
     notes: str = "",
     kind: str = AppointmentKind.INDIVIDUAL,
+    override: bool | None = None,
 ) -> Appointment:
     """Book one appointment (or block the practitioner's time with kind="block").
 
-    422 when a field is wrong or the time is outside availability (unless the actor may
-    override); 409 with the conflicting items and the next five free slots when it overlaps."""
+    422 when a field is wrong or the time is outside availability or in the past (unless the
+    actor may override and does, see _override_check); 409 with the conflicting items and the
+    next five free slots when it overlaps."""
+    may_override = _override_check(actor, override)
     settings = selectors.settings_get()
     plan = _plan_build(
         actor=actor,
@@ -716,8 +750,9 @@ def appointment_book(
         kind=kind,
         notes=notes,
     )
+    _past_check(plan.start, may_override=may_override)
     refusals = _availability_refusal(actor, [plan], always=True)
-    if refusals and not actor.has(OVERRIDE):
+    if refusals and not may_override:
         raise _availability_error(refusals)
     _room_capacity_check(actor, [plan])
     (appointment,) = _insert(actor, [plan], status=AppointmentStatus.SCHEDULED)
@@ -842,13 +877,14 @@ def _move_validate(
             appointment.service_id
             and not practitioner.services.filter(id=appointment.service_id).exists()
         ):
-            errors["practitioner_id"] = [_("This practitioner does not deliver this service.")]
+            errors["practitioner_id"] = [
+                _("%(name)s does not offer this service.") % {"name": practitioner.display_name}
+            ]
     if room not in (UNSET, None) and not room.is_active:
         errors["room_id"] = [_("This room is archived.")]
     if errors:
-        raise ValidationFailed(
-            _("Invalid value for %(field)s.") % {"field": next(iter(errors))}, details=errors
-        )
+        # the message is the reason itself, in words (the calendar shows it as it is)
+        raise ValidationFailed(" ".join(next(iter(errors.values()))), details=errors)
     return practitioner, room
 
 
@@ -876,10 +912,15 @@ def appointment_reschedule(
     room_id=UNSET,
     notes=UNSET,
     scope: str = "this",
+    override: bool | None = None,
+    notify: bool = True,
 ) -> list[Appointment]:
     """Move/resize/reassign an appointment (or, for a series occurrence with scope following or
     all, the occurrences concerned), atomically: one UPDATE, judged by the constraints on its
-    final state, so there is never a moment with both times or neither."""
+    final state, so there is never a moment with both times or neither. Outside working hours
+    or into the past only with an override (see _override_check); `notify=False`: the patient
+    is not told (the front desk agreed the new time with them)."""
+    may_override = _override_check(actor, override)
     if scope not in ("this", "following", "all"):
         raise ValidationFailed(
             _("Invalid value for %(field)s.") % {"field": "scope"},
@@ -932,8 +973,12 @@ def appointment_reschedule(
             plan.end = plan.start + duration
         _plan_checks(plan)
         plans.append(plan)
+    if start is not UNSET:
+        _past_check(min(p.start for p in plans), may_override=may_override)
     ids = [t.id for t in targets]
-    refusals = _availability_refusal(actor, plans, ignore_ids=ids)
+    refusals = (
+        [] if may_override else _availability_refusal(actor, plans, ignore_ids=ids, always=True)
+    )
     if refusals:
         raise _availability_error(refusals, series=len(plans) > 1)
     _room_capacity_check(actor, plans, ignore_ids=ids)
@@ -979,7 +1024,7 @@ def appointment_reschedule(
         .select_related("practitioner", "patient", "service", "location", "room")
         .order_by("start_at")
     )
-    _after_change(changed, "rescheduled", actor=actor, previous=previous)
+    _after_change(changed, "rescheduled", actor=actor, previous=previous, notify=notify)
     return changed
 
 
@@ -1673,9 +1718,40 @@ def availability_exception_create(
     end: datetime,
     location_id=None,
     reason: str = "",
+    block_anyway: bool = False,
 ) -> AvailabilityException:
+    """Add extra hours or block time. Blocking time that has booked appointments is refused
+    (409 `blocks_appointments`, listing them, nothing written) until `block_anyway` says the
+    person saw the list: the appointments stay booked and are to be moved one by one."""
     practitioner = selectors.practitioner_for_actor(actor, practitioner_id)
     values = _exception_values(kind, start, end, location_id, reason)
+    if kind == ExceptionKind.BLOCKED and not block_anyway:
+        booked = selectors.appointments_in_span(
+            practitioner_id=practitioner.id, start=start, end=end
+        )
+        if booked:
+            raise Conflict(
+                ngettext(
+                    "%(n)d appointment is booked in this time.",
+                    "%(n)d appointments are booked in this time.",
+                    len(booked),
+                )
+                % {"n": len(booked)},
+                code="blocks_appointments",
+                details={
+                    "appointments": [
+                        {
+                            "id": str(a.id),
+                            "start": a.start_at.isoformat(),
+                            "end": a.end_at.isoformat(),
+                            "patient": a.patient.display_name if a.patient else "",
+                            "service": a.service.name if a.service else "",
+                            "time_zone": a.location.time_zone,
+                        }
+                        for a in booked
+                    ]
+                },
+            )
     return AvailabilityException.objects.create(practitioner=practitioner, **values)
 
 

@@ -72,6 +72,7 @@ def calendar(request):
         "canUpdate": actor.has("appointment.update"),
         "canCancel": actor.has("appointment.cancel"),
         "canOverride": actor.has("appointment.override_availability"),
+        "canSeeHours": actor.has("availability.view"),
         "practitioners": [
             {
                 "id": str(p.id),
@@ -151,7 +152,7 @@ def _calendar_strings() -> dict:
         "noPatient": _("No matching patient."),
         "free": _("This time is free."),
         "taken": _("Taken:"),
-        "overrideNote": _("You may book it anyway."),
+        "overrideNote": _("Tick the box below to book it anyway."),
         "booked": _("Booked."),
         "bookedSkipped": _("Booked; %s dates were skipped."),
         "updated": _("Updated."),
@@ -166,6 +167,24 @@ def _calendar_strings() -> dict:
         "reason": _("Reason"),
         "timeZoneIs": _("Time zone: %s"),
         "required": _("This field is required."),
+        "patient": _("Patient"),
+        "from": _("From"),
+        "to": _("To"),
+        "inThePast": _("That time is in the past."),
+        "outsideHours": _("Outside the practitioner's working hours."),
+        "overridePast": _("Move into the past"),
+        "overrideHours": _("Move outside working hours"),
+        "overrideBoth": _("Move into the past, outside working hours"),
+        "moveUndone": _("Moved back."),
+        "undoFailed": _("Not moved back:"),
+        # when the server gives no sentence of its own
+        "codes": {
+            "403": _("Your role cannot do this."),
+            "404": _("This appointment is no longer there."),
+            "409": _("This time is not free."),
+            "422": _("That did not work."),
+            "429": _("Too many attempts: wait a moment and try again."),
+        },
         "actions": {
             "confirm": _("Confirm"),
             "checkIn": _("Check in"),
@@ -282,7 +301,7 @@ def _week_from_post(post) -> tuple[dict[int, list[tuple[time, time]]], dict[str,
 
 
 @page_requires("availability.view")
-def availability_edit(request, practitioner_id):
+def availability_edit(request, practitioner_id, block_pending=None):
     actor = request.membership
     try:
         practitioner = _practitioner_or_404(request, practitioner_id)
@@ -298,7 +317,7 @@ def availability_edit(request, practitioner_id):
     status = 200
     saved = False
     posted = None
-    if request.method == "POST":
+    if request.method == "POST" and block_pending is None:
         if not actor.has("availability.manage"):
             return _not_found(request)
         days, errors = _week_from_post(request.POST)
@@ -388,11 +407,12 @@ def availability_edit(request, practitioner_id):
             "can_manage": actor.has("availability.manage"),
             "can_feeds": actor.has("icsfeed.manage"),
             "new_feed_url": request.session.pop("new_feed_url", None),
+            "block_pending": block_pending,
             "tz": practitioner.default_location.time_zone
             if practitioner.default_location
             else actor.organization.time_zone,
         },
-        status=status,
+        status=409 if block_pending else status,
     )
 
 
@@ -416,6 +436,7 @@ def availability_exception_add(request, practitioner_id):
     from clinic.scheduling.recurrence import wall_to_instant
 
     message = None
+    booked = None  # the appointments in the time to block, until "Block anyway"
     if day is None:
         message = _("Give a date.")
     else:
@@ -434,18 +455,44 @@ def availability_exception_add(request, practitioner_id):
                 end=end,
                 location_id=location.id if location else None,
                 reason=request.POST.get("reason", ""),
+                block_anyway=request.POST.get("block_anyway") == "1",
             )
         except DomainError as exc:
-            message = (
-                exc.message
-                + " "
-                + "; ".join(
-                    f"{k}: {', '.join(v)}"
-                    for k, v in (exc.details or {}).items()
-                    if isinstance(v, list)
-                )
-            )
+            message = exc.message
+            if exc.code == "blocks_appointments":
+                booked = exc.details["appointments"]
+            else:  # the reasons in words, never the field names
+                reasons = [
+                    str(text)
+                    for texts in (exc.details or {}).values()
+                    if isinstance(texts, list)
+                    for text in texts
+                    if isinstance(text, str) and str(text) != message
+                ]
+                message = " ".join([message, *reasons])
     url = reverse("scheduling:availability_edit", args=[practitioner.id])
+    if booked:
+        # nothing saved: the page again, listing what is booked, with a "Block anyway" form
+        # carrying what was typed
+        return availability_edit(
+            request,
+            practitioner_id,
+            block_pending={
+                "message": message,
+                "appointments": [
+                    {
+                        **a,
+                        "start": datetime.fromisoformat(a["start"]),
+                        "end": datetime.fromisoformat(a["end"]),
+                    }
+                    for a in booked
+                ],
+                "post": {
+                    k: request.POST.get(k, "")
+                    for k in ("kind", "date", "start_time", "end_time", "location_id", "reason")
+                },
+            },
+        )
     if message:
         from django.contrib import messages
 

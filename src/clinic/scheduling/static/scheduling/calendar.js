@@ -2,9 +2,12 @@
  * GET /api/v1/appointments; booking, moving, resizing and status changes go through the same API
  * (and so the same conflict checks) as every other client.
  *
- * Time zones: the widget runs in 'UTC' mode and is given *wall-clock* strings of the clinic's
- * IANA zone (floating times), so it shows 09:00 as 09:00 whatever the browser's zone. Wall times
- * become instants (with their offset) only when talking to the API, via Intl — DST-correct.
+ * Time zones: the widget is given *wall-clock* strings of the clinic's IANA zone (floating
+ * times), so it shows 09:00 as 09:00 whatever the browser's zone. Its own zone is the clinic
+ * zone's current UTC offset ('+01:00'): that only places the "now" line (floating events do not
+ * move), and in that mode the widget hands back Dates whose *local* reading is the wall time.
+ * Wall times become instants (with their offset) only when talking to the API, via Intl —
+ * DST-correct.
  * The grid's zone is the chosen location's (else the organisation's); times in messages and
  * dialogs are in the zone of the appointment's own location (or of the location chosen in the
  * booking form), with the zone named when it is not the grid's.
@@ -58,7 +61,14 @@
     const a = Math.abs(off);
     return `${wallOf(instant, tz)}${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
   }
-  const floating = (date) => date.toISOString().slice(0, 19); // widget Date → wall string
+  // widget Date → wall string (the widget's Dates read as the wall time in the browser's zone)
+  const floating = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  // the widget's zone: the grid zone's offset now, so that its "now" line is the clinic's now
+  function gridOffset(tz) {
+    const off = offsetMinutes(new Date(), tz);
+    const a = Math.abs(off);
+    return `${off < 0 ? "-" : "+"}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+  }
   const apiTime = (wall) => isoWithOffset(instantOf(wall, zone), zone);
 
   // --- API -----------------------------------------------------------------------------------
@@ -78,11 +88,18 @@
     return { ok: response.ok, status: response.status, data };
   }
   // `tz`: the zone the times in the message are shown in (see formatting below)
+  // Errors in words: the server's message, unless it names a field ("Invalid value for
+  // practitioner_id."), then the reasons given for the fields; never a field name or a code.
+  const FIELDISH = /\b[a-z]+_[a-z_]+\b|Invalid value for/;
   function errorText(result, tz) {
     const err = result.data && result.data.error;
-    if (!err) return S.failed;
-    let text = err.message || S.failed;
+    if (!err) return result.status >= 500 || !result.status ? S.failed : (S.codes[result.status] || S.failed);
     const d = err.details || {};
+    let text = err.message || S.failed;
+    if (FIELDISH.test(text)) {
+      const reasons = Object.values(d).filter(Array.isArray).flat().filter((x) => typeof x === "string");
+      text = reasons.length ? reasons.join(" ") : (S.codes[err.code] || S.failed);
+    }
     if (Array.isArray(d.conflicts) && d.conflicts.length) {
       text += " " + d.conflicts.map((c) => `${S.conflictWith} ${timeRange(c.start, c.end, tz)} (${(c.on || []).map((o) => S.on[o] || o).join(", ")})`).join("; ");
     }
@@ -180,7 +197,8 @@
       resourceIds: ["pr:" + a.practitioner.id].concat(a.room ? ["room:" + a.room.id] : []),
       ...readableColours(colour),
       editable: cfg.canUpdate && ["held", "scheduled", "confirmed"].includes(a.status),
-      classNames: ["appt-" + a.status],
+      // a short appointment gets the compact layout: the patient's name first, the time hidden
+      classNames: ["appt-" + a.status].concat(new Date(a.end) - new Date(a.start) <= 20 * 60000 ? ["appt-short"] : []),
       extendedProps: { appointment: a },
     };
   }
@@ -200,6 +218,80 @@
     return items.map(toEvent);
   }
 
+  // --- working hours: shading outside them, blocked time labelled ---------------------------------
+  const escapeHtml = (t) => String(t).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  let hours = { windows: {}, loaded: false };  // practitioner id → [[startWall, endWall]] of the range
+  function mergeSpans(spans) {
+    const out = [];
+    for (const [a, b] of spans.slice().sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))) {
+      if (out.length && a <= out[out.length - 1][1]) { if (b > out[out.length - 1][1]) out[out.length - 1][1] = b; }
+      else out.push([a, b]);
+    }
+    return out;
+  }
+  // the parts of each day of [startWall, endWall) outside `spans`, day by day
+  function offHours(spans, startWall, endWall) {
+    const out = [];
+    const merged = mergeSpans(spans);
+    let day = startWall.slice(0, 10);
+    while (day < endWall.slice(0, 10)) {
+      const next = wallOf(new Date(Date.parse(day + "T12:00:00Z") + 86400000), "UTC").slice(0, 10);
+      let cursor = day + "T00:00:00";
+      const dayEnd = next + "T00:00:00";
+      for (const [a, b] of merged) {
+        if (b <= cursor || a >= dayEnd) continue;
+        if (a > cursor) out.push([cursor, a]);
+        if (b > cursor) cursor = b < dayEnd ? b : dayEnd;
+      }
+      if (cursor < dayEnd) out.push([cursor, dayEnd]);
+      day = next;
+    }
+    return out;
+  }
+  async function fetchWorkingTime(info) {
+    hours = { windows: {}, loaded: false };
+    const shown = visiblePractitioners();
+    if (!cfg.canSeeHours || !shown.length) return [];
+    const params = new URLSearchParams();
+    params.set("start", apiTime(floating(info.start)));
+    params.set("end", apiTime(floating(info.end)));
+    for (const p of shown) params.append("practitioner_id", p.id);
+    const result = await api("GET", "working-time?" + params.toString());
+    if (!result.ok) return [];
+    const startWall = floating(info.start);
+    const endWall = floating(info.end);
+    const byPractitioner = {};
+    for (const p of shown) byPractitioner[p.id] = [];
+    for (const w of result.data.windows) {
+      if (filters.location.value && w.location_id !== filters.location.value) continue;
+      (byPractitioner[w.practitioner_id] || []).push([wallOf(new Date(w.start), zone), wallOf(new Date(w.end), zone)]);
+    }
+    hours = { windows: byPractitioner, loaded: true };
+    const shade = (spans, kind, extra) => offHours(spans, startWall, endWall).map(([a, b]) => ({
+      start: a, end: b, display: "background", classNames: ["cal-off-hours"],
+      extendedProps: { shade: kind }, ...extra,
+    }));
+    const events = shade(Object.values(byPractitioner).flat(), "union", {});
+    for (const [id, spans] of Object.entries(byPractitioner)) events.push(...shade(spans, "column", { resourceIds: ["pr:" + id] }));
+    const names = Object.fromEntries(cfg.practitioners.map((p) => [p.id, p.name]));
+    for (const b of result.data.blocked) {
+      const label = shown.length > 1 ? `${b.label} · ${names[b.practitioner_id] || ""}` : b.label;
+      for (const kind of ["union", "column"]) {
+        events.push({
+          start: wallOf(new Date(b.start), zone), end: wallOf(new Date(b.end), zone), title: label,
+          display: "background", classNames: ["cal-blocked"], extendedProps: { shade: kind },
+          ...(kind === "column" ? { resourceIds: ["pr:" + b.practitioner_id] } : {}),
+        });
+      }
+    }
+    return events;
+  }
+  // is [startWall, endWall) inside one working window of the practitioner? (null: not known)
+  function withinHours(practitionerId, startWall, endWall) {
+    if (!hours.loaded || !hours.windows[practitionerId]) return null;
+    return mergeSpans(hours.windows[practitionerId]).some(([a, b]) => a <= startWall && endWall <= b);
+  }
+
   // after a change made in a dialog, focus goes back to the appointment once it is redrawn
   let pendingFocus = null;
   let pendingFetched = false;
@@ -208,7 +300,7 @@
   const wide = window.matchMedia("(min-width: 800px)").matches;
   const calendar = EventCalendar.create(el("calendar"), {
     view: wide ? "timeGridWeek" : "timeGridDay",
-    timeZone: "UTC",
+    timeZone: gridOffset(zone),
     locale: cfg.locale,
     slotLabelFormat: { hour: "numeric", minute: "2-digit", hourCycle: cfg.hourCycle },
     eventTimeFormat: { hour: "numeric", minute: "2-digit", hourCycle: cfg.hourCycle },
@@ -223,7 +315,21 @@
     slotLabelInterval: "01:00", nowIndicator: true, allDaySlot: false, height: "auto",
     selectable: cfg.canBook, editable: cfg.canUpdate, eventDurationEditable: cfg.canUpdate,
     resources: resources(),
-    eventSources: [{ events: (info) => fetchEvents(info).finally(() => { if (pendingFocus) pendingFetched = true; }) }],
+    eventSources: [
+      { events: (info) => fetchEvents(info).finally(() => { if (pendingFocus) pendingFetched = true; }) },
+      { events: (info) => fetchWorkingTime(info) },
+    ],
+    // shading per practitioner column in the "by column" views, else the union of the shown
+    // practitioners' hours
+    eventFilter: (info) => {
+      const shade = info.event.extendedProps.shade;
+      if (!shade) return true;
+      const perColumn = info.view.type.startsWith("resource") && filters.resources.value === "practitioner";
+      return shade === (perColumn ? "column" : "union");
+    },
+    eventContent: (info) => (info.event.display === "background"
+      ? { html: info.event.title ? `<span class="cal-shade-label">${escapeHtml(info.event.title)}</span>` : "" }
+      : undefined),
     select: (info) => { openBooking(floating(info.start), floating(info.end), info.resource); calendar.unselect(); },
     dateClick: (info) => openBooking(floating(info.date), null, info.resource),
     eventClick: (info) => openEvent(info.event.extendedProps.appointment),
@@ -232,6 +338,7 @@
     eventAllUpdated: () => focusPending(),
     eventDidMount: (info) => {
       const a = info.event.extendedProps.appointment;
+      if (!a) return;  // shading: not an appointment
       info.el.setAttribute("tabindex", "0");
       info.el.setAttribute("role", "button");
       // the name is the visible text (time, patient, service); the tooltip adds the zone
@@ -267,6 +374,7 @@
 
   function refresh() {
     zone = locationZone();
+    calendar.setOption("timeZone", gridOffset(zone));
     calendar.setOption("resources", resources());
     calendar.refetchEvents();
   }
@@ -284,27 +392,120 @@
       dialog.showModal();
     });
   }
+  // Drag and resize ask first: old → new time, practitioner, "Tell the patient", and, where
+  // the new time is in the past or outside working hours, the explicit override (for those who
+  // may). Cancel snaps the event back; after a move, Undo puts it back for a few seconds.
+  const moveDialog = el("move-dialog");
+  const UNDO_SECONDS = 8;
+  function moveAsk(a, body, newWall) {
+    const tz = zoneOf(a);
+    const newPractitioner = body.practitioner_id
+      ? (cfg.practitioners.find((p) => p.id === body.practitioner_id) || {}).name : a.practitioner.name;
+    const facts = el("move-facts");
+    facts.innerHTML = "";
+    const add = (label, value) => {
+      const dt = document.createElement("dt"); dt.textContent = label;
+      const dd = document.createElement("dd"); dd.textContent = value;
+      facts.append(dt, dd);
+    };
+    if (a.patient) add(S.patient, a.patient.name);
+    add(S.from, timeRange(a.start, a.end, tz));
+    add(S.to, timeRange(body.start, body.end, tz));
+    add(S.practitioner, newPractitioner === a.practitioner.name ? a.practitioner.name : `${a.practitioner.name} → ${newPractitioner}`);
+    const past = new Date(body.start) < new Date(Date.now() - 10 * 60000);
+    const outside = withinHours(body.practitioner_id || a.practitioner.id, newWall.start, newWall.end) === false;
+    const overrideBox = el("move-override");
+    el("move-override-field").hidden = !(cfg.canOverride && (past || outside));
+    el("move-override-label").textContent = past && outside ? S.overrideBoth : past ? S.overridePast : S.overrideHours;
+    overrideBox.checked = false;
+    el("move-notify").checked = true;
+    el("move-notify-field").hidden = !a.patient;
+    el("move-warning").textContent = past ? S.inThePast : outside ? S.outsideHours : "";
+    el("move-warning").hidden = !(past || outside);
+    moveError("");
+    moveDialog.showModal();
+    el("move-confirm").focus();
+  }
+  // the next answer in the open dialog: the choices, or null when cancelled
+  function moveChoice() {
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = (value) => { if (settled) return; settled = true; resolve(value); };
+      moveDialog.querySelector("[data-cancel]").onclick = () => { moveDialog.close(); done(null); };
+      moveDialog.oncancel = () => done(null);
+      el("move-form").onsubmit = (event) => {
+        event.preventDefault();
+        // the dialog stays open until the server answers (a refusal is shown in it, once)
+        done({ notify: el("move-notify").checked, override: cfg.canOverride ? el("move-override").checked : false });
+      };
+    });
+  }
+  function moveError(text) {
+    el("move-errors").textContent = text;
+    el("move-errors").hidden = !text;
+  }
   async function moveEvent(info) {
     const a = info.event.extendedProps.appointment;
     const body = { start: apiTime(floating(info.event.start)), end: apiTime(floating(info.event.end)) };
+    const newWall = { start: floating(info.event.start), end: floating(info.event.end) };
     if (info.newResource) {
       const rid = info.newResource.id;
-      if (rid.startsWith("pr:")) body.practitioner_id = rid.slice(3);
+      if (rid.startsWith("pr:") && rid.slice(3) !== a.practitioner.id) body.practitioner_id = rid.slice(3);
       if (rid.startsWith("room:")) body.room_id = rid.slice(5);
+    }
+    // into the past without the override: nothing to confirm (the server refuses it too)
+    if (!cfg.canOverride && new Date(body.start) < new Date(Date.now() - 10 * 60000)) {
+      info.revert();
+      say(S.moveRefused + " " + S.inThePast);
+      return;
     }
     let scope = "this";
     if (a.series_id) {
       scope = await askScope();
       if (!scope) { info.revert(); return; }
     }
-    const result = await api("PATCH", `appointments/${a.id}?scope=${scope}`, body);
-    if (!result.ok) {
-      info.revert();
-      say(S.moveRefused + " " + errorText(result, zoneOf(a)));
-      return;
+    const previous = { start: a.start, end: a.end };
+    if (body.practitioner_id) previous.practitioner_id = a.practitioner.id;
+    if (body.room_id) previous.room_id = a.room ? a.room.id : null;
+    moveAsk(a, body, newWall);
+    for (;;) {
+      const choice = await moveChoice();
+      if (!choice) { info.revert(); return; }
+      const sent = { ...body, notify: choice.notify, override_availability: choice.override };
+      const result = await api("PATCH", `appointments/${a.id}?scope=${scope}`, sent);
+      if (result.ok) {
+        moveDialog.close();
+        calendar.refetchEvents();
+        // Undo only where one PATCH puts it back: a single appointment or occurrence
+        if (scope === "this") undoOffer(a, { ...previous, notify: choice.notify, override_availability: choice.override });
+        else say(S.moved, "success");
+        return;
+      }
+      // refused: the reason in the dialog (once, not also under the calendar); the person can
+      // choose the override, or cancel (the event snaps back)
+      moveError(S.moveRefused + " " + errorText(result, zoneOf(a)));
+      el("move-errors").focus();
     }
-    say(S.moved, "success");
-    calendar.refetchEvents();
+  }
+  let undoTimer = null;
+  function undoOffer(a, back) {
+    const bar = el("cal-undo");
+    clearTimeout(undoTimer);
+    say("");
+    el("cal-undo-text").textContent = S.moved;
+    bar.hidden = false;
+    const button = el("cal-undo-button");
+    button.disabled = false;
+    button.onclick = async () => {
+      button.disabled = true;
+      clearTimeout(undoTimer);
+      const result = await api("PATCH", `appointments/${a.id}?scope=this`, back);
+      bar.hidden = true;
+      if (!result.ok) { say(S.undoFailed + " " + errorText(result, zoneOf(a))); return; }
+      say(S.moveUndone, "success");
+      calendar.refetchEvents();
+    };
+    undoTimer = setTimeout(() => { bar.hidden = true; }, UNDO_SECONDS * 1000);
   }
 
   // --- booking dialog --------------------------------------------------------------------------
@@ -416,6 +617,8 @@
     if (f("end").value) body.end = apiTime(f("end").value);
     if (f("location_id").value) body.location_id = f("location_id").value;
     if (f("room_id").value) body.room_id = f("room_id").value;
+    // outside working hours or in the past only when chosen, by someone who may
+    body.override_availability = cfg.canOverride && f("override") ? f("override").checked : false;
     return body;
   }
   function scheduleCheck() {
@@ -430,13 +633,15 @@
     if (!result.ok) { out.textContent = errorText(result, bookingZone()); out.className = "book-check error"; return; }
     const d = result.data;
     const tz = locationTz(String(d.location_id)) || bookingZone();  // where it would take place
-    if (d.ok && !d.availability) { out.textContent = S.free; out.className = "book-check ok"; return; }
+    const inPast = new Date(body.start) < new Date(Date.now() - 10 * 60000);
+    if (d.ok && !d.availability && !inPast) { out.textContent = S.free; out.className = "book-check ok"; return; }
     let text = "";
     if (d.conflicts.length) text += S.taken + " " + d.conflicts.map((c) => `${timeRange(c.start, c.end, tz)} (${c.on.map((o) => S.on[o] || o).join(", ")})`).join("; ") + ". ";
     if (d.availability) text += d.availability_message + (d.may_override ? " " + S.overrideNote : "") + " ";
+    if (inPast) text = S.inThePast + (cfg.canOverride ? " " + S.overrideNote : "") + " " + text;
     if (d.alternatives.length) text += S.nextFree + " " + d.alternatives.map((a) => shortTime(a.start, tz)).join(", ");
     out.textContent = text;
-    out.className = "book-check " + (d.ok ? "warn" : "error");
+    out.className = "book-check " + (d.ok && (!inPast || cfg.canOverride) ? "warn" : "error");
   }
 
   form.addEventListener("submit", async (event) => {
@@ -452,6 +657,7 @@
       result = await api("POST", "appointments", body);
     }
     if (!result.ok) {
+      el("book-check").textContent = "";  // the reason once, in the errors below
       el("book-errors").textContent = errorText(result, bookingZone());
       const details = (result.data && result.data.error && result.data.error.details) || {};
       for (const name of Object.keys(details)) {
@@ -589,8 +795,9 @@
     for (const [key, messages] of Object.entries(details)) {
       if (!Array.isArray(messages) || ["conflicts", "alternatives", "allowed"].includes(key)) continue;
       const name = FIELD_OF[key];
-      if (!name) { extra.push(messages.join(" ")); continue; }
-      el(`edit-${name}-error`).textContent = messages.join(" ");
+      const said = messages.filter((m) => typeof m === "string" && !(summary || "").includes(m)).join(" ");
+      if (!name) { if (said) extra.push(said); continue; }
+      el(`edit-${name}-error`).textContent = said;  // what the summary already says, not twice
       const inputs = name === "start" ? [ef("date"), ef("start")] : [ef(name)];
       for (const input of inputs) {
         input.setAttribute("aria-invalid", "true");
@@ -611,7 +818,8 @@
     if (Object.keys(missing).length) { editErrorsShow(missing, ""); return; }
     const tz = zoneOf(a);
     const at = (time) => isoWithOffset(instantOf(`${ef("date").value}T${time}:00`, tz), tz);
-    const body = { start: at(ef("start").value) };
+    const body = { start: at(ef("start").value), notify: ef("notify").checked };
+    body.override_availability = cfg.canOverride && ef("override") ? ef("override").checked : false;
     if (ef("end").value) body.end = at(ef("end").value);
     if (ef("practitioner_id").value !== a.practitioner.id) body.practitioner_id = ef("practitioner_id").value;
     const room = ef("room_id").value || null;
