@@ -158,6 +158,12 @@ def _measure(client, urls: list[tuple[str, dict]]) -> dict[str, tuple[int, int]]
     return counts
 
 
+# Pages whose query count follows what is on the page, not how much data exists, up to a bound:
+# the audit log loads the labels of the records it names with one query per kind of record shown
+# (clinic.audit.sentences), so its 50 rows cost between a few and this many queries.
+BOUNDED = {"/audit/": 30}
+
+
 def test_every_get_route_and_page_runs_the_same_queries_at_two_sizes(api, client, owner_a):
     _grow(owner_a, api, SIZES[0])
     with tenant_context(owner_a.org.id, owner_a.user.id):
@@ -183,7 +189,8 @@ def test_every_get_route_and_page_runs_the_same_queries_at_two_sizes(api, client
     grew = {
         url: (small[url][1], large[url][1])
         for url in small
-        if small[url][0] < 400 and small[url][1] != large[url][1]
+        if small[url][0] < 400
+        and (large[url][1] > BOUNDED[url] if url in BOUNDED else small[url][1] != large[url][1])
     }
     assert not grew, f"queries that grow with the data (url: (small, large)): {grew}"
     changed = {
