@@ -66,7 +66,7 @@ def test_every_section_shows_its_data(login, owner_a, clock):
     assert "0 of 6 done" in _section(html, "plans")
     billing_html = _section(html, "billing")
     assert invoice.number in billing_html and "Overdue" in billing_html
-    assert "20.00" in billing_html  # the payment
+    assert "20,00\xa0€" in billing_html  # the payment, in the clinic's regional style (en-FR)
     assert 'id="balance-due"' in html
     assert "Reminder: your appointment" in _section(html, "messages")
     timeline = _section(html, "timeline")
