@@ -2,8 +2,6 @@
 access log of a patient's record, and the clinical settings. Thin: rules live in
 clinical.services (writes) and clinical.selectors (who sees what)."""
 
-from __future__ import annotations
-
 from uuid import UUID
 
 from ninja import Router, Status

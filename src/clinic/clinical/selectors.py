@@ -243,6 +243,11 @@ def section_items(template: str, sections: Any) -> list[tuple[str, str, str]]:
     return [(key, titles[key], (sections or {}).get(key, "")) for key in SECTION_KEYS[template]]
 
 
+def note_templates() -> list[tuple[str, str]]:
+    """(value, label) of the note templates, for pickers."""
+    return list(NoteTemplate.choices)
+
+
 def section_titles() -> dict[str, str]:
     return {
         "subjective": _("Subjective"),
