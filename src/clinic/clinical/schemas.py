@@ -48,20 +48,22 @@ class EncounterOut(Schema):
     notes: list[NoteSummaryOut]
 
 
+# Required fields of bodies on a note or an encounter are checked by the services (a 422 naming
+# them): optional here so that an unknown id is a 404 before the body is judged.
 class NoteCreate(Schema):
-    template: str
-    sections: Any
+    template: str = ""
+    sections: Any = None
     requires_cosign: bool = False
     cosigner_id: UUID | None = None
 
 
 class NoteUpdate(Schema):
-    sections: Any
-    version: int
+    sections: Any = None
+    version: int | None = None
 
 
 class AddendumIn(Schema):
-    text: str
+    text: str = ""
 
 
 class AddendumOut(Schema):

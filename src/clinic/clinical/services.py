@@ -301,12 +301,9 @@ def _refuse_unless_draft(note: ClinicalNote) -> None:
         )
 
 
-def _refuse_unless_author(note: ClinicalNote, actor: Membership, what: str) -> None:
+def _refuse_unless_author(note: ClinicalNote, actor: Membership, message: str) -> None:
     if note.author_id != actor.id:
-        raise PermissionDenied(
-            _("Only the author of a note may %(what)s it.") % {"what": what},
-            code="not_author",
-        )
+        raise PermissionDenied(message, code="not_author")
 
 
 @transaction.atomic
@@ -316,7 +313,7 @@ def note_update(*, actor: Membership, note_id: Any, sections: Any, version: Any)
     again keeps the version."""
     note = _note_locked(note_id, actor)  # the row lock orders concurrent saves
     _refuse_unless_draft(note)
-    _refuse_unless_author(note, actor, _("edit"))
+    _refuse_unless_author(note, actor, _("Only the author of a note may edit it."))
     if not isinstance(version, int) or isinstance(version, bool):
         raise _invalid("version", _("Name the version you edited (a whole number)."))
     if version != note.version:
@@ -342,7 +339,7 @@ def note_sign(*, actor: Membership, note_id: Any) -> ClinicalNote:
     co-signature waits for it; signing long after the encounter began is flagged late."""
     note = _note_locked(note_id, actor)
     _refuse_unless_draft(note)
-    _refuse_unless_author(note, actor, _("sign"))
+    _refuse_unless_author(note, actor, _("Only the author of a note may sign it."))
     now = timezone.now()
     hours = selectors.settings_get().late_signing_hours
     note.signed_at = now
