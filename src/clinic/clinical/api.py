@@ -38,7 +38,7 @@ def _note_full(actor, note_id) -> dict:
 @require("encounter.create")
 def encounter_create(request, payload: EncounterCreate):
     encounter = services.encounter_create(actor=request.auth, **payload.dict())
-    return Status(201, encounter_out(selectors.encounter_for_actor(request.auth, encounter.id)))
+    return Status(201, encounter_out(selectors.encounter_detail(request.auth, encounter.id)))
 
 
 @router.get("/encounters", response=list[EncounterOut])
@@ -53,8 +53,7 @@ def encounters_list(request, patient_id: UUID | None = None):
 @router.get("/encounters/{encounter_id}", response=EncounterOut)
 @require("encounter.view")
 def encounter_get(request, encounter_id: UUID):
-    found = selectors.encounters_list(request.auth).filter(id=encounter_id).first()
-    return encounter_out(found or selectors.encounter_for_actor(request.auth, encounter_id))
+    return encounter_out(selectors.encounter_detail(request.auth, encounter_id))
 
 
 @router.post("/encounters/{encounter_id}/close", response=EncounterOut)
@@ -62,7 +61,7 @@ def encounter_get(request, encounter_id: UUID):
 def encounter_close(request, encounter_id: UUID):
     encounter = selectors.encounter_for_actor(request.auth, encounter_id)
     services.encounter_close(actor=request.auth, encounter=encounter)
-    return encounter_out(selectors.encounters_list(request.auth).get(id=encounter_id))
+    return encounter_out(selectors.encounter_detail(request.auth, encounter_id))
 
 
 @router.post("/encounters/{encounter_id}/notes", response={201: NoteOut})

@@ -163,6 +163,15 @@ def encounters_list(actor: Membership, *, patient_id: Any = None) -> QuerySet:
     )
 
 
+def encounter_detail(actor: Membership, encounter_id: Any) -> Encounter:
+    """An encounter with its notes' summaries (for the API), or 404."""
+    encounter_uuid = _uuid(encounter_id)
+    found = encounters_list(actor).filter(id=encounter_uuid).first() if encounter_uuid else None
+    if found is None:
+        raise NotFound(_("Encounter not found."))
+    return found
+
+
 def note_for_actor(
     actor: Membership, note_id: Any, *, content: bool = True, for_update: bool = False
 ) -> ClinicalNote:
