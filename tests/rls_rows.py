@@ -130,3 +130,10 @@ def care_rows(persona, api):
     from tests.care.rows import care_rows as make
 
     make(persona)
+
+
+@row_maker
+def clinical_rows(persona, api):
+    from tests.clinical.factories import clinical_rows as make
+
+    make(persona)

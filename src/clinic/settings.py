@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "clinic.directory",
     "clinic.scheduling",
     "clinic.care",
+    "clinic.clinical",
     "clinic.notifications",
     "clinic.billing",
     "clinic.web",

@@ -54,6 +54,8 @@ OBJECT_OF = {
     "rule_id": "scheduling.AvailabilityRule",
     "plan_id": "care.TreatmentPlan",
     "consultation_id": "care.Consultation",
+    "encounter_id": "clinical.Encounter",
+    "note_id": "clinical.ClinicalNote",
 }
 # a child parameter -> (its model, {parent parameter: the child's attribute naming the parent})
 NESTED_IN = {

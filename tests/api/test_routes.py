@@ -78,6 +78,12 @@ def _care(kind):
     return other_org_object(kind)
 
 
+def _clinical(kind):
+    from tests.clinical.factories import other_org_object
+
+    return other_org_object(kind)
+
+
 def _notifications_object(persona, kind):
     from clinic.core.tenancy import tenant_context
     from tests.rls_rows import notifications_rows
@@ -147,6 +153,8 @@ OTHER_ORG_OBJECTS = {
     "feed_id": _scheduling("feed_id"),
     "plan_id": _care("plan_id"),
     "consultation_id": _care("consultation_id"),
+    "encounter_id": _clinical("encounter_id"),
+    "note_id": _clinical("note_id"),
 }
 
 

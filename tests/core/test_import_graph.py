@@ -19,7 +19,16 @@ import grimp
 import pytest
 
 # audit records who did what for every module (accounts included): lowest of the domain
-DOMAIN = ["audit", "accounts", "directory", "scheduling", "care", "billing", "notifications"]
+DOMAIN = [
+    "audit",
+    "accounts",
+    "directory",
+    "scheduling",
+    "care",
+    "clinical",
+    "billing",
+    "notifications",
+]
 PRESENTATION = {
     "api",
     "views",

@@ -174,6 +174,23 @@ for _role, _perms in {
     PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
 
 
+# Clinical record (clinic/clinical): who sees that encounters and notes exist. Reading and writing
+# their content is narrowed further by clinical.selectors (a practitioner's caseload; owners and
+# admins read everything; managers and assistants see dates, authors and statuses only).
+# Patients see nothing clinical yet.
+_CLINICAL_SEE = {"encounter.view", "note.view"}
+_CLINICAL_WRITE = {"encounter.create", "note.write"}
+_grant(
+    {
+        Role.OWNER: _CLINICAL_SEE | _CLINICAL_WRITE | {"clinical.access_log", "clinical.settings"},
+        Role.ADMIN: _CLINICAL_SEE | _CLINICAL_WRITE | {"clinical.access_log", "clinical.settings"},
+        Role.PRACTITIONER: _CLINICAL_SEE | _CLINICAL_WRITE,
+        Role.MANAGER: _CLINICAL_SEE,
+        Role.ASSISTANT: _CLINICAL_SEE,
+    }
+)
+
+
 # Today's figures (appointments, no-shows, revenue) on the home page, and the reports to come:
 # for those who run the clinic.
 _grant({role: {"report.view"} for role in (Role.OWNER, Role.ADMIN, Role.MANAGER)})

@@ -27,6 +27,7 @@ def routers_register() -> None:
     from clinic.audit.api import router as audit_router
     from clinic.billing.api import router as billing_router
     from clinic.care.api import router as care_router
+    from clinic.clinical.api import router as clinical_router
     from clinic.directory.api import router as directory_router
     from clinic.directory.chart_api import router as chart_router
     from clinic.notifications.api import router as notifications_router
@@ -42,6 +43,7 @@ def routers_register() -> None:
     api.add_router("", notifications_router)
     api.add_router("", scheduling_router)
     api.add_router("", care_router)
+    api.add_router("", clinical_router)
 
 
 routers_register()

@@ -33,6 +33,10 @@ class TenantModel(models.Model):
     rls_using: str | None = None
     # Columns kept out of audit before/after images (secrets).
     audit_redact: tuple[str, ...] = ()
+    # Columns replaced in audit images by "sha256:<hex>" of their stored value, with the names of
+    # the changed columns in the event's details (clinical text: the log says that it changed,
+    # never what it says).
+    audit_hash: tuple[str, ...] = ()
 
     objects = TenantManager()
     # Deliberate bypass of the Python-side scoping (RLS still applies); grep for `unscoped_`.

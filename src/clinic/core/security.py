@@ -234,16 +234,46 @@ CREATE OR REPLACE FUNCTION audit_row_change() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
     org_column text := TG_ARGV[0];
-    redacted text[] := TG_ARGV[1:];
+    redacted text[] := '{}';
+    hashed text[] := '{}';
+    arg text;
+    column_name text;
     before_row jsonb;
     after_row jsonb;
     row_data jsonb;
     org uuid;
+    event_details jsonb := '{}'::jsonb;
 BEGIN
+    -- arguments after the organization column: columns to drop, and "#column" to hash
+    FOREACH arg IN ARRAY coalesce(TG_ARGV[1:], '{}'::text[]) LOOP
+        IF left(arg, 1) = '#' THEN
+            hashed := hashed || substr(arg, 2);
+        ELSE
+            redacted := redacted || arg;
+        END IF;
+    END LOOP;
     IF TG_OP <> 'INSERT' THEN before_row := to_jsonb(OLD) - redacted; END IF;
     IF TG_OP <> 'DELETE' THEN after_row := to_jsonb(NEW) - redacted; END IF;
     IF TG_OP = 'UPDATE' AND before_row = after_row THEN
         RETURN NULL;
+    END IF;
+    IF cardinality(hashed) > 0 THEN
+        IF TG_OP = 'UPDATE' THEN
+            event_details := jsonb_build_object('changed', (
+                SELECT coalesce(jsonb_agg(a.key ORDER BY a.key), '[]'::jsonb)
+                  FROM jsonb_each(after_row) a
+                 WHERE a.value IS DISTINCT FROM before_row -> a.key));
+        END IF;
+        FOREACH column_name IN ARRAY hashed LOOP
+            IF before_row ->> column_name IS NOT NULL THEN
+                before_row := jsonb_set(before_row, ARRAY[column_name], to_jsonb('sha256:' ||
+                    encode(sha256(convert_to(before_row ->> column_name, 'UTF8')), 'hex')));
+            END IF;
+            IF after_row ->> column_name IS NOT NULL THEN
+                after_row := jsonb_set(after_row, ARRAY[column_name], to_jsonb('sha256:' ||
+                    encode(sha256(convert_to(after_row ->> column_name, 'UTF8')), 'hex')));
+            END IF;
+        END LOOP;
     END IF;
     row_data := coalesce(after_row, before_row);
     IF org_column <> '' THEN
@@ -261,7 +291,7 @@ BEGIN
         NULLIF(current_setting('app.ip', true), '')::inet,
         coalesce(current_setting('app.user_agent', true), ''),
         coalesce(current_setting('app.request_id', true), ''),
-        clock_timestamp(), '{}'::jsonb
+        clock_timestamp(), event_details
     );
     RETURN NULL;
 END
@@ -278,12 +308,14 @@ def tenant_models():
 
 
 def audited_tables() -> list[tuple[str, str, tuple[str, ...]]]:
-    """(table, organization column, redacted columns) for every table whose writes are audited."""
+    """(table, organization column, trigger arguments) for every table whose writes are audited:
+    the arguments name the columns left out, and "#column" the columns hashed."""
     rows = []
     for model in tenant_models():
         if model._meta.db_table in APPEND_ONLY_TABLES:
             continue
-        rows.append((model._meta.db_table, "organization_id", tuple(model.audit_redact)))
+        redact = (*model.audit_redact, *(f"#{c}" for c in model.audit_hash))
+        rows.append((model._meta.db_table, "organization_id", redact))
     for label, org_column, redact in (
         ("accounts.User", "", ("password",)),
         ("accounts.Organization", "id", ()),

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from clinic.billing import selectors as billing_selectors
 from clinic.care import selectors as care_selectors
+from clinic.clinical import selectors as clinical_selectors
 from clinic.core import timefmt
 from clinic.core.errors import DomainError, NotFound
 from clinic.core.timeline import DEFAULT_LIMIT, KINDS, cursor_decode
@@ -58,6 +59,11 @@ BADGES = {
     "failed": "text-bg-danger",
     "bounced": "text-bg-danger",
     "skipped": "text-bg-secondary",
+}
+NOTE_BADGES = {
+    "draft": "text-bg-warning",
+    "awaiting_cosign": "text-bg-info",
+    "signed": "text-bg-success",
 }
 KIND_LABELS = {
     "appointment": gettext_lazy("Appointments"),
@@ -122,6 +128,21 @@ def _chart_context(request, patient) -> dict:
         chart["plans"] = [
             {"plan": p, "progress": care_selectors.plan_progress(p, today=today)} for p in plans
         ]
+    if actor.has("encounter.view"):
+        chart["encounters"] = [
+            {
+                "encounter": e,
+                "notes": [
+                    {"note": n, "badge": NOTE_BADGES.get(n.status, "text-bg-secondary")}
+                    for n in e.notes.all()
+                ],
+            }
+            for e in clinical_selectors.chart_encounters(actor, patient_id=patient.id)
+        ]
+        chart["can_write_note"] = actor.has("note.write") and clinical_selectors.content_visible(
+            actor, patient.id
+        )
+        chart["note_templates"] = clinical_selectors.note_templates()
     if actor.has("invoice.view") or actor.has("payment.view"):
         billing = billing_selectors.patient_billing(actor, patient_id=patient.id, as_of=today)
         chart["billing"] = billing

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ClinicalConfig(AppConfig):
+    name = "clinic.clinical"
+    label = "clinical"
+
+    def ready(self) -> None:
+        from clinic.clinical.handlers import subscriptions_register
+
+        subscriptions_register()

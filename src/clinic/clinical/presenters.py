@@ -1,0 +1,84 @@
+"""Plain dicts for the API (no queries: the selectors load what these read)."""
+
+from __future__ import annotations
+
+from clinic.clinical.models import Addendum, ClinicalNote, Encounter, NoteVersion
+
+
+def _ref(row, name: str) -> dict | None:
+    return {"id": row.id, "name": name} if row is not None else None
+
+
+def member_name(membership) -> str:
+    if membership is None:
+        return ""
+    return membership.user.full_name or membership.user.email
+
+
+def patient_name(patient) -> str:
+    return " ".join(p for p in (patient.given_name, patient.family_name) if p)
+
+
+def note_summary_out(note: ClinicalNote) -> dict:
+    """What anyone who may see that the note exists sees: no content."""
+    return {
+        "id": note.id,
+        "encounter_id": note.encounter_id,
+        "patient_id": note.patient_id,
+        "template": note.template,
+        "status": note.status,
+        "version": note.version,
+        "author": _ref(note.author, member_name(note.author)),
+        "created_at": note.created_at,
+        "signed_at": note.signed_at,
+        "late": note.late,
+        "requires_cosign": note.requires_cosign,
+        "cosigned_at": note.cosigned_at,
+    }
+
+
+def addendum_out(addendum: Addendum) -> dict:
+    return {
+        "id": addendum.id,
+        "author": _ref(addendum.author, member_name(addendum.author)),
+        "text": addendum.text,
+        "created_at": addendum.created_at,
+    }
+
+
+def note_out(note: ClinicalNote, *, addenda: list[Addendum] | None = None) -> dict:
+    """The whole note, or its summary with `sections` null when its content is not shown."""
+    shown = addenda is not None
+    return {
+        **note_summary_out(note),
+        "content_visible": shown,
+        "sections": note.sections if shown else None,
+        "signed_by": _ref(note.signed_by, member_name(note.signed_by)),
+        "cosigner": _ref(note.cosigner, note.cosigner.display_name if note.cosigner else ""),
+        "updated_at": note.updated_at,
+        "addenda": [addendum_out(a) for a in addenda] if shown else [],
+    }
+
+
+def version_out(version: NoteVersion) -> dict:
+    return {
+        "number": version.number,
+        "sections": version.sections,
+        "saved_by": _ref(version.saved_by, member_name(version.saved_by)),
+        "saved_at": version.saved_at,
+    }
+
+
+def encounter_out(encounter: Encounter) -> dict:
+    return {
+        "id": encounter.id,
+        "patient": _ref(encounter.patient, patient_name(encounter.patient)),
+        "practitioner": _ref(encounter.practitioner, encounter.practitioner.display_name),
+        "appointment_id": encounter.appointment_id,
+        "location": _ref(encounter.location, encounter.location.name if encounter.location else ""),
+        "kind": encounter.kind,
+        "status": encounter.status,
+        "started_at": encounter.started_at,
+        "ended_at": encounter.ended_at,
+        "notes": [note_summary_out(n) for n in encounter.notes.all()],
+    }

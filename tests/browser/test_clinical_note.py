@@ -1,0 +1,72 @@
+"""Write a SOAP note from the chart, watch it autosave, sign it, add an addendum; and the note
+page on a phone in Arabic (no sideways scrolling, no serious accessibility violation)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import axe_violations, login
+
+
+def _setup(committed_persona):
+    from tests.clinical.factories import setup_build
+
+    owner = committed_persona("owner")
+    doc = committed_persona("practitioner", org=owner.org)
+    return setup_build(owner, doc)
+
+
+def test_write_autosave_sign_and_amend_a_soap_note(browser_page, committed_persona):
+    setup = _setup(committed_persona)
+    page = browser_page
+    login(page, setup.practitioner)
+    page.goto(f"/patients/{setup.patient.id}/")
+    section = page.locator("#encounters")
+    expect(section.locator("#no-encounters")).to_be_visible()
+    section.locator("#note-template").select_option("soap")
+    section.get_by_role("button", name="New note").click()
+    page.wait_for_url(re.compile(r"/notes/[0-9a-f-]+/$"))
+
+    page.get_by_label("Subjective").fill("Knee pain for two weeks, worse on stairs.")
+    # autosave: no click, the indicator says when it was saved and the version moves on
+    expect(page.locator("#saved-at")).to_contain_text(re.compile(r"Saved \d{1,2}:\d{2}"))
+    expect(page.locator("#note-version")).to_have_value("2")
+    page.get_by_label("Plan").fill("Physiotherapy twice a week.")
+    page.get_by_label("Plan").blur()
+    expect(page.locator("#note-version")).to_have_value("3")
+
+    page.locator("#sign-open").click()
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#note-status")).to_have_text("Signed")
+    expect(page.locator("#note-editor")).to_have_count(0)
+    expect(page.locator("#section-subjective")).to_have_text(
+        "Knee pain for two weeks, worse on stairs."
+    )
+
+    page.get_by_label("Add an addendum").fill("Phoned two days later: much better.")
+    page.get_by_role("button", name="Add addendum").click()
+    expect(page.locator("#addendum-list")).to_contain_text("Phoned two days later: much better.")
+    expect(page.locator("#version-list > li")).to_have_count(3)
+
+    page.goto(f"/patients/{setup.patient.id}/")
+    expect(page.locator("#encounter-list")).to_contain_text("Signed")
+
+
+def test_the_note_page_on_a_phone_in_arabic(phone_page, live_server_url, committed_persona):
+    from tests.clinical.factories import note_make
+
+    setup = _setup(committed_persona)
+    note = note_make(setup)
+    page = phone_page
+    login(page, setup.practitioner)
+    page.context.add_cookies([{"name": "django_language", "value": "ar", "url": live_server_url}])
+    page.goto(f"/notes/{note.id}/")
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("#note-editor")).to_be_visible()
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, overflow
+    assert axe_violations(page) == []

@@ -1,0 +1,135 @@
+"""A small clinical set-up: a clinic (tests/scheduling's), a practitioner member with a
+practitioner profile, a patient in their caseload (an appointment tomorrow) and one outside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from clinic.core.tenancy import tenant_context
+from tests.scheduling.conftest import clinic_build
+
+SOAP = {
+    "subjective": "Knee pain for two weeks.",
+    "objective": "Swelling, range 0-90.",
+    "assessment": "Sprain.",
+    "plan": "Rest, ice, review in 10 days.",
+}
+
+
+@dataclass
+class Setup:
+    clinic: object
+    owner: object
+    practitioner: object  # persona
+    profile: object  # directory.Practitioner of `practitioner`
+    patient: object  # in the caseload
+    stranger: object  # a patient outside the caseload
+    appointment: object
+
+
+def actor_of(persona):
+    from clinic.accounts.models import Membership
+
+    with tenant_context(persona.org.id, persona.user.id):
+        return Membership.objects.select_related("organization", "user").get(
+            id=persona.membership.id
+        )
+
+
+def appointment_make(clinic, *, practitioner, patient, start, status="scheduled"):
+    from clinic.scheduling.models import Appointment
+
+    return Appointment.objects.create(
+        kind="individual",
+        status=status,
+        practitioner=practitioner,
+        patient=patient,
+        service=clinic.consult,
+        location=clinic.location,
+        start_at=start,
+        end_at=start + timedelta(hours=1),
+        occupied_start=start,
+        occupied_end=start + timedelta(hours=1),
+    )
+
+
+def setup_build(owner, practitioner) -> Setup:
+    from django.utils import timezone
+
+    clinic = clinic_build(owner, practitioner_membership=practitioner.membership, rules=False)
+    with tenant_context(owner.org.id, owner.user.id):
+        start = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+        appointment = appointment_make(
+            clinic, practitioner=clinic.practitioner, patient=clinic.patients[0], start=start
+        )
+    return Setup(
+        clinic=clinic,
+        owner=owner,
+        practitioner=practitioner,
+        profile=clinic.practitioner,
+        patient=clinic.patients[0],
+        stranger=clinic.patients[1],
+        appointment=appointment,
+    )
+
+
+def encounter_make(setup, persona=None, **extra):
+    from clinic.clinical import services
+
+    persona = persona or setup.practitioner
+    with tenant_context(persona.org.id, persona.user.id):
+        return services.encounter_create(
+            actor=actor_of(persona), patient_id=setup.patient.id, **extra
+        )
+
+
+def note_make(setup, encounter=None, persona=None, sections=None, **extra):
+    from clinic.clinical import services
+
+    persona = persona or setup.practitioner
+    encounter = encounter or encounter_make(setup, persona)
+    with tenant_context(persona.org.id, persona.user.id):
+        return services.note_create(
+            actor=actor_of(persona),
+            encounter=encounter,
+            template=extra.pop("template", "soap"),
+            sections=sections if sections is not None else dict(SOAP),
+            **extra,
+        )
+
+
+def clinical_rows(persona) -> dict:
+    """A row in every clinical table of the persona's clinic (tenant active): settings, an
+    encounter, a signed note with two versions and an addendum."""
+    from clinic.clinical import services
+    from clinic.directory import services as directory
+
+    actor = actor_of(persona)
+    services.settings_update(actor=actor, late_signing_hours=48)
+    practitioner = directory.practitioner_create(
+        actor=actor, data={"display_name": "Clinical RLS practitioner"}
+    )
+    patient = directory.patient_create(
+        actor=actor,
+        force=True,
+        data={"given_name": "Clinical", "family_name": "Rls", "date_of_birth": "1990-01-01"},
+    )
+    encounter = services.encounter_create(
+        actor=actor, patient_id=patient.id, practitioner_id=practitioner.id
+    )
+    note = services.note_create(actor=actor, encounter=encounter, template="soap", sections=SOAP)
+    services.note_update(
+        actor=actor, note_id=note.id, sections={**SOAP, "plan": "Changed."}, version=1
+    )
+    services.note_sign(actor=actor, note_id=note.id)
+    services.addendum_add(actor=actor, note_id=note.id, text="Called back: better.")
+    return {"encounter_id": encounter.id, "note_id": note.id}
+
+
+def other_org_object(kind: str):
+    def make(persona):
+        with tenant_context(persona.org.id, persona.user.id):
+            return clinical_rows(persona)[kind]
+
+    return make
