@@ -95,6 +95,9 @@ def test_plan_schedule_reload_and_see_on_calendar(browser_page, committed_person
         day = drawer.locator(".week-grid .day").nth(day_index)
         day.locator(".slot-button").first.click()
         expect(drawer.locator("table.consultations tbody tr")).to_have_count(day_index + 1)
+        # the whole drawer is swapped in before the next click (under load, a click during the
+        # swap posted a form without its type and modality fields)
+        page.wait_for_load_state("networkidle")
     expect(drawer.locator(".progress")).to_contain_text("3 planned")
 
     # select them all and schedule in one action
