@@ -149,6 +149,7 @@ def test_key_pages_have_no_serious_accessibility_violation(
         "plan": f"/plans/{plan.id}/",
         "planner": f"/plans/{plan.id}/planner/",
         "members": "/members/",
+        "settings": "/settings/organization/",
         "audit log": "/audit/",
     }.items():
         page.goto(path)

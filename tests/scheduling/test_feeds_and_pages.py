@@ -58,6 +58,10 @@ def test_feed_serves_the_practitioners_appointments_with_initials_only(api, clie
     assert patient.family_name not in response.content.decode()
     assert event.decoded("DTSTART") == in_days(3, 10)
     assert event.decoded("DTEND") == in_days(3, 11)
+    # written in the location's wall time with its zone, which the file carries
+    text = response.content.decode()
+    assert f"DTSTART;TZID=Europe/Paris:{in_days(3, 10):%Y%m%dT%H%M%S}" in text
+    assert "BEGIN:VTIMEZONE" in text and "TZID:Europe/Paris" in text
     assert str(events[f"{b['id']}@clinic"]["STATUS"]) == "CANCELLED"
     # busy-only detail hides even the service
     api.patch("scheduling-settings", clinic.owner, json={"ics_detail": "busy"})

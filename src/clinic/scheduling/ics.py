@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 from icalendar import Calendar, Event
@@ -54,8 +55,11 @@ def calendar_build(
         event = Event()
         event.add("uid", f"{appointment.id}@clinic")
         event.add("dtstamp", now)
-        event.add("dtstart", appointment.start_at.astimezone(UTC))
-        event.add("dtend", appointment.end_at.astimezone(UTC))
+        # the location's wall time with its zone (TZID and a VTIMEZONE below): a calendar
+        # app shows it right in any zone, and the file itself reads as the clinic's time
+        zone = ZoneInfo(appointment.location.time_zone)
+        event.add("dtstart", appointment.start_at.astimezone(zone))
+        event.add("dtend", appointment.end_at.astimezone(zone))
         event.add("summary", summary(appointment, detail))
         event.add("status", STATUS.get(appointment.status, "CONFIRMED"))
         event.add("last-modified", appointment.updated_at.astimezone(UTC))
@@ -68,4 +72,5 @@ def calendar_build(
             "transp", "TRANSPARENT" if appointment.status in ("cancelled", "no_show") else "OPAQUE"
         )
         cal.add_component(event)
+    cal.add_missing_timezones()
     return cal.to_ical()
