@@ -254,8 +254,13 @@ def test_outside_availability_needs_the_override_permission(api, clinic, booking
     assert error["details"]["reason"] == "outside_hours" and "start" in error["details"]
     saturday = api.post("appointments", assistant, json=booking(at(MONDAY + timedelta(5), 10)))
     assert saturday.status_code == 422
-    # the owner may book it, and is told it is outside availability
-    response = api.post("appointments", clinic.owner, json=evening)
+    # the owner may book it only by saying so, and is told it is outside availability
+    unsaid = api.post("appointments", clinic.owner, json=evening)
+    assert unsaid.status_code == 422
+    assert unsaid.json()["error"]["code"] == "outside_availability"
+    response = api.post(
+        "appointments", clinic.owner, json={**evening, "override_availability": True}
+    )
     assert response.status_code == 201
     assert response.json()["outside_availability"] is True
 

@@ -74,6 +74,8 @@ def scheduling_demo_create(*, organization) -> int:
                             patient_id=rng.choice(patients).id,
                             service_id=service.id,
                             start=cursor + timedelta(minutes=service.buffer_before_minutes),
+                            # a demo clinic has a history: past days are booked on purpose
+                            override=True,
                         )
                     except DomainError:
                         cursor += timedelta(minutes=15)

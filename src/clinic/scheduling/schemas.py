@@ -23,8 +23,8 @@ class AppointmentIn(Schema):
     kind: str = Field("individual", description="individual, group or block")
     override_availability: bool | None = Field(
         None,
-        description="book outside working hours or in the past (needs the override permission);"
-        " unset: the permission alone decides",
+        description="true: book outside working hours or in the past (needs the override"
+        " permission); unset or false: the working hours and the clock hold",
     )
 
 
@@ -36,8 +36,8 @@ class AppointmentPatch(Schema):
     notes: str | None = Field(None, max_length=5000)
     override_availability: bool | None = Field(
         None,
-        description="move outside working hours or into the past (needs the override"
-        " permission); unset: the permission alone decides",
+        description="true: move outside working hours or into the past (needs the override"
+        " permission); unset or false: the working hours and the clock hold",
     )
     notify: bool = Field(True, description="tell the patient about the new time")
 

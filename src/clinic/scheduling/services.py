@@ -97,12 +97,11 @@ def _now() -> datetime:
 
 
 def _override_check(actor: Membership, override: bool | None) -> bool:
-    """Whether this write may go outside working hours or into the past. `override=None` (a
-    client that does not say): the permission alone decides, as before; True: an explicit
-    choice, refused without the permission; False: the rules hold even for those who may
-    override (the calendar always says which)."""
+    """Whether this write may go outside working hours or into the past: only by an explicit
+    choice (True), refused without the permission. Unset or False: the rules hold, even for
+    those who may override (issue 11: never by the permission alone)."""
     if override is None:
-        return actor.has(OVERRIDE)
+        return False
     if override and not actor.has(OVERRIDE):
         raise ValidationFailed(
             _("Your role cannot book outside working hours or in the past."),
