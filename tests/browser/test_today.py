@@ -90,3 +90,35 @@ def test_cancel_asks_for_a_reason_first(browser_page, committed_persona, clock):
 
         saved = Appointment.objects.get(id=appointment.id)
         assert saved.status == "cancelled" and saved.cancel_reason == "Rang to say she is ill"
+
+
+def test_wall_times_do_not_follow_the_browsers_zone(
+    chromium, live_server_url, live_db, committed_persona, clock
+):
+    """A browser set to Los Angeles (-07:00 in June) sees the Paris clinic's wall times on the
+    Today page and on the calendar: 10:00, never 01:00 (issue 11, section 1)."""
+    from tests.browser.conftest import _browser_clock_follow
+
+    clock.travel(at(MONDAY, 8))
+    owner = committed_persona("owner")
+    clinic = clinic_build(owner)
+    booked = _appointment(clinic, clinic.patients[0], at(MONDAY, 10))
+    context = chromium.new_context(
+        base_url=live_server_url, locale="en-GB", timezone_id="America/Los_Angeles"
+    )
+    _browser_clock_follow(context, clock)
+    page = context.new_page()
+    try:
+        assert page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == (
+            "America/Los_Angeles"
+        )
+        login(page, owner)
+        row = page.locator(f"#appointment-{booked.id}")
+        expect(row).to_contain_text("10:00")
+        expect(row).not_to_contain_text("01:00")
+        page.goto(f"/calendar/?date={MONDAY.isoformat()}")
+        page.select_option("#cal-practitioner", str(clinic.practitioner.id))
+        event = page.locator(f'.ec-event[data-appointment-id="{booked.id}"]')
+        expect(event).to_contain_text("10:00")
+    finally:
+        context.close()
