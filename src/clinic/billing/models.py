@@ -19,6 +19,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinic.billing.fields import EncryptedTextField
 from clinic.core.models import TenantModel
@@ -113,11 +114,11 @@ class TaxRate(TenantModel):
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", _("Draft")
-    ISSUED = "issued", _("Issued")
-    PARTIALLY_PAID = "partially_paid", _("Partially paid")
-    PAID = "paid", _("Paid")
-    VOID = "void", _("Void")
+    DRAFT = "draft", pgettext_lazy("invoice status", "Draft")
+    ISSUED = "issued", pgettext_lazy("invoice status", "Issued")
+    PARTIALLY_PAID = "partially_paid", pgettext_lazy("invoice status", "Partially paid")
+    PAID = "paid", pgettext_lazy("invoice status", "Paid")
+    VOID = "void", pgettext_lazy("invoice status", "Void")
 
 
 OPEN_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID)
@@ -534,12 +535,12 @@ class InsurancePolicy(TenantModel):
 
 
 class ClaimStatus(models.TextChoices):
-    DRAFT = "draft", _("Draft")
+    DRAFT = "draft", pgettext_lazy("claim status", "Draft")
     SUBMITTED = "submitted", _("Submitted")
     APPROVED = "approved", _("Approved")
     PARTIALLY_APPROVED = "partially_approved", _("Partially approved")
     DENIED = "denied", _("Denied")
-    PAID = "paid", _("Paid")
+    PAID = "paid", pgettext_lazy("claim status", "Paid")
 
 
 class Claim(TenantModel):

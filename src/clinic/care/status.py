@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class PlanStatus(models.TextChoices):
-    DRAFT = "draft", _("Draft")
-    ACTIVE = "active", _("Active")
+    DRAFT = "draft", pgettext_lazy("plan status", "Draft")
+    ACTIVE = "active", pgettext_lazy("plan status", "Active")
     ON_HOLD = "on_hold", _("On hold")
-    COMPLETED = "completed", _("Completed")
-    CANCELLED = "cancelled", _("Cancelled")
+    COMPLETED = "completed", pgettext_lazy("plan status", "Completed")
+    CANCELLED = "cancelled", pgettext_lazy("plan status", "Cancelled")
 
 
 PLAN_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -32,10 +33,10 @@ PLAN_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class ConsultationStatus(models.TextChoices):
-    PLANNED = "planned", _("Planned")
-    SCHEDULED = "scheduled", _("Scheduled")
-    COMPLETED = "completed", _("Completed")
-    CANCELLED = "cancelled", _("Cancelled")
+    PLANNED = "planned", pgettext_lazy("consultation status", "Planned")
+    SCHEDULED = "scheduled", pgettext_lazy("consultation status", "Scheduled")
+    COMPLETED = "completed", pgettext_lazy("consultation status", "Completed")
+    CANCELLED = "cancelled", pgettext_lazy("consultation status", "Cancelled")
     MISSED = "missed", _("Missed")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinic.core.fields import EncryptedJSONField, EncryptedTextField
 from clinic.core.models import TenantModel
@@ -43,9 +44,9 @@ class NoteTemplate(models.TextChoices):
 
 
 class NoteStatus(models.TextChoices):
-    DRAFT = "draft", _("Draft")
+    DRAFT = "draft", pgettext_lazy("clinical note status", "Draft")
     AWAITING_COSIGN = "awaiting_cosign", _("Awaiting co-signature")
-    SIGNED = "signed", _("Signed")
+    SIGNED = "signed", pgettext_lazy("clinical note status", "Signed")
 
 
 class ClinicalSettings(TenantModel):

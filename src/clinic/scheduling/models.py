@@ -21,6 +21,7 @@ from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, Range
 from django.db import models
 from django.db.models import F, Func, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinic.core.models import TenantModel
 from clinic.core.security import CURRENT_ORG
@@ -49,12 +50,12 @@ class AppointmentKind(models.TextChoices):
 
 class AppointmentStatus(models.TextChoices):
     HELD = "held", _("Held")
-    SCHEDULED = "scheduled", _("Scheduled")
-    CONFIRMED = "confirmed", _("Confirmed")
+    SCHEDULED = "scheduled", pgettext_lazy("appointment status", "Scheduled")
+    CONFIRMED = "confirmed", pgettext_lazy("appointment status", "Confirmed")
     CHECKED_IN = "checked_in", _("Checked in")
     IN_PROGRESS = "in_progress", _("In progress")
-    COMPLETED = "completed", _("Completed")
-    CANCELLED = "cancelled", _("Cancelled")
+    COMPLETED = "completed", pgettext_lazy("appointment status", "Completed")
+    CANCELLED = "cancelled", pgettext_lazy("appointment status", "Cancelled")
     NO_SHOW = "no_show", _("No-show")
 
 
