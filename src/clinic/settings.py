@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "clinic.clinical",
     "clinic.notifications",
     "clinic.billing",
+    "clinic.waitlist",
+    "clinic.privacy",
     "clinic.web",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -65,6 +67,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Django reads multipart bodies of POST only; the API takes a file by PUT too (a patient's
+    # photo): this reads the body of a non-JSON PUT/PATCH/DELETE the same way.
+    "ninja.compatibility.files.fix_request_files_middleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinic.accounts.middleware.ActiveMembershipMiddleware",

@@ -101,7 +101,8 @@ def note_make(setup, encounter=None, persona=None, sections=None, **extra):
 
 def clinical_rows(persona) -> dict:
     """A row in every clinical table of the persona's clinic (tenant active): settings, an
-    encounter, a signed note with two versions and an addendum."""
+    encounter, a signed note with two versions and an addendum, an allergy (after "no known
+    allergies"), an alert, a condition and an observation."""
     from clinic.clinical import services
     from clinic.directory import services as directory
 
@@ -124,7 +125,25 @@ def clinical_rows(persona) -> dict:
     )
     services.note_sign(actor=actor, note_id=note.id)
     services.addendum_add(actor=actor, note_id=note.id, text="Called back: better.")
-    return {"encounter_id": encounter.id, "note_id": note.id}
+    services.allergies_none_known(actor=actor, patient_id=patient.id)
+    allergy = services.allergy_create(
+        actor=actor, patient_id=patient.id, substance="Penicillin", severity="severe"
+    )
+    alert = services.alert_create(
+        actor=actor, patient_id=patient.id, text="Fall risk", level="danger"
+    )
+    condition = services.condition_create(actor=actor, patient_id=patient.id, code="J45.0")
+    observation = services.observation_create(
+        actor=actor, patient_id=patient.id, code="weight", value="71.5", encounter_id=encounter.id
+    )
+    return {
+        "encounter_id": encounter.id,
+        "note_id": note.id,
+        "allergy_id": allergy.id,
+        "alert_id": alert.id,
+        "condition_id": condition.id,
+        "observation_id": observation.id,
+    }
 
 
 def other_org_object(kind: str):

@@ -29,7 +29,9 @@ def _signed(setup, tenant):
     note = note_make(setup)
     with tenant(setup.practitioner.org, setup.practitioner.user):
         actor = actor_of(setup.practitioner)
-        services.note_update(actor=actor, note_id=note.id, sections={"plan": "v2"}, version=1)
+        services.note_update(
+            actor=actor, note_id=note.id, sections={"plan": "Second version"}, version=1
+        )
         services.note_sign(actor=actor, note_id=note.id)
         services.addendum_add(actor=actor, note_id=note.id, text="Later words.")
     return note
@@ -99,7 +101,7 @@ def test_clinical_text_is_stored_encrypted(setup, tenant):
     for row in rows:
         for stored in row:
             assert stored.startswith("enc1:")
-            for plain in ("Knee pain", "Swelling", "v2", "Later words", "subjective"):
+            for plain in ("Knee pain", "Swelling", "Second version", "Later words", "subjective"):
                 assert plain not in stored
 
 
@@ -125,7 +127,7 @@ def test_the_audit_log_holds_hashes_of_clinical_text_never_the_text(setup, tenan
     )[0]
     for event in events:
         dumped = json.dumps([event.before, event.after, event.details])
-        for plain in (*SOAP.values(), "v2", "Later words."):
+        for plain in (*SOAP.values(), "Second version", "Later words."):
             assert plain not in dumped
         assert stored_ciphertexts[0] not in dumped  # not even the ciphertext
         for image in (event.before, event.after):

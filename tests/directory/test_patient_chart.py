@@ -57,7 +57,8 @@ def test_every_section_shows_its_data(login, owner_a, clock):
     assert "may receive clinical information" not in html  # no contact yet: none shown
     assert history.patient.mrn in html
     assert 'id="patient-age"' in html and "51 years old" in html  # born 1980-01-01
-    assert 'id="alerts"' not in html  # nothing to warn about: no empty box
+    # nothing to warn about: no red box, only that allergies were never asked about
+    assert 'id="banner-urgent"' not in html and 'data-state="not_recorded"' in html
     upcoming = _section(html, "appointments")
     # 4 Mar 2031 10:00 in Paris (09:00 UTC), shown in the clinic's zone
     assert "10:00" in upcoming and "Reschedule" in upcoming and "Confirm cancellation" in upcoming

@@ -6,6 +6,9 @@ class ClinicalConfig(AppConfig):
     label = "clinical"
 
     def ready(self) -> None:
+        from clinic.clinical import privacy
+
+        privacy.register()  # its personal data and retention rules (core/privacy.py)
         from clinic.clinical.handlers import subscriptions_register
 
         subscriptions_register()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from clinic.clinical.models import Addendum, ClinicalNote, Encounter, NoteVersion
+from clinic.clinical.selectors import observation_interpretation
+from clinic.clinical.vitals import VITALS
 
 
 def _ref(row, name: str) -> dict | None:
@@ -81,4 +83,83 @@ def encounter_out(encounter: Encounter) -> dict:
         "started_at": encounter.started_at,
         "ended_at": encounter.ended_at,
         "notes": [note_summary_out(n) for n in encounter.notes.all()],
+    }
+
+
+# --- the record's lists ------------------------------------------------------------------------
+
+
+def allergy_out(allergy) -> dict:
+    return {
+        "id": allergy.id,
+        "patient_id": allergy.patient_id,
+        "substance": allergy.substance,
+        "reaction": allergy.reaction,
+        "severity": allergy.severity,
+        "status": allergy.status,
+        "onset": allergy.onset,
+        "note": allergy.note,
+        "recorded_by": _ref(allergy.recorded_by, member_name(allergy.recorded_by)),
+        "created_at": allergy.created_at,
+        "updated_at": allergy.updated_at,
+    }
+
+
+def alert_out(alert) -> dict:
+    return {
+        "id": alert.id,
+        "patient_id": alert.patient_id,
+        "text": alert.text,
+        "level": alert.level,
+        "active": alert.active,
+        "created_by": _ref(alert.created_by, member_name(alert.created_by)),
+        "created_at": alert.created_at,
+        "updated_at": alert.updated_at,
+    }
+
+
+def condition_out(condition) -> dict:
+    return {
+        "id": condition.id,
+        "patient_id": condition.patient_id,
+        "code": condition.code,
+        "label": condition.label,
+        "clinical_status": condition.clinical_status,
+        "onset": condition.onset,
+        "abatement": condition.abatement,
+        "note": condition.note,
+        "recorded_by": _ref(condition.recorded_by, member_name(condition.recorded_by)),
+        "created_at": condition.created_at,
+        "updated_at": condition.updated_at,
+    }
+
+
+def observation_out(observation, patient=None) -> dict:
+    """`patient`: the observation's (a list passes it once; a single one reads its own)."""
+    vital = VITALS.get(observation.code)
+    patient = patient or observation.patient
+    return {
+        "interpretation": observation_interpretation(observation, patient),
+        "id": observation.id,
+        "patient_id": observation.patient_id,
+        "encounter_id": observation.encounter_id,
+        "code": observation.code,
+        "loinc": vital.loinc if vital else "",
+        "value": observation.value,
+        "unit": observation.unit,
+        "status": observation.status,
+        "recorded_at": observation.recorded_at,
+        "recorded_by": _ref(observation.recorded_by, member_name(observation.recorded_by)),
+    }
+
+
+def vital_out(vital) -> dict:
+    return {
+        "code": vital.code,
+        "loinc": vital.loinc,
+        "label": str(vital.label),
+        "unit": vital.unit,
+        "minimum": vital.minimum,
+        "maximum": vital.maximum,
+        "decimals": vital.decimals,
     }

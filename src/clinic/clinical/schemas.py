@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from ninja import Schema
+from pydantic import AwareDatetime
 
 
-class Ref(Schema):
+class ClinicalRef(Schema):
     id: UUID
     name: str
 
@@ -27,7 +29,7 @@ class NoteSummaryOut(Schema):
     template: str
     status: str
     version: int
-    author: Ref | None
+    author: ClinicalRef | None
     created_at: datetime
     signed_at: datetime | None
     late: bool
@@ -37,10 +39,10 @@ class NoteSummaryOut(Schema):
 
 class EncounterOut(Schema):
     id: UUID
-    patient: Ref
-    practitioner: Ref
+    patient: ClinicalRef
+    practitioner: ClinicalRef
     appointment_id: UUID | None
-    location: Ref | None
+    location: ClinicalRef | None
     kind: str
     status: str
     started_at: datetime
@@ -68,7 +70,7 @@ class AddendumIn(Schema):
 
 class AddendumOut(Schema):
     id: UUID
-    author: Ref | None
+    author: ClinicalRef | None
     text: str
     created_at: datetime
 
@@ -76,8 +78,8 @@ class AddendumOut(Schema):
 class NoteOut(NoteSummaryOut):
     content_visible: bool
     sections: Any | None
-    signed_by: Ref | None
-    cosigner: Ref | None
+    signed_by: ClinicalRef | None
+    cosigner: ClinicalRef | None
     updated_at: datetime
     addenda: list[AddendumOut]
 
@@ -85,7 +87,7 @@ class NoteOut(NoteSummaryOut):
 class VersionOut(Schema):
     number: int
     sections: Any
-    saved_by: Ref | None
+    saved_by: ClinicalRef | None
     saved_at: datetime
 
 
@@ -105,3 +107,136 @@ class ClinicalSettingsOut(Schema):
 
 class ClinicalSettingsIn(Schema):
     late_signing_hours: int
+
+
+# --- the record's lists (allergies, alerts, conditions, observations) ---------------------------
+# Bodies are checked by the services (a 422 naming the field): optional here so that an unknown
+# patient is a 404 before the body is judged.
+
+
+class AllergyIn(Schema):
+    substance: str = ""
+    severity: str = ""
+    reaction: str = ""
+    status: str = "active"
+    onset: date | None = None
+    note: str = ""
+
+
+class AllergyPatch(Schema):
+    substance: str | None = None
+    severity: str | None = None
+    reaction: str | None = None
+    status: str | None = None
+    onset: date | None = None
+    note: str | None = None
+
+
+class AllergyOut(Schema):
+    id: UUID
+    patient_id: UUID
+    substance: str
+    reaction: str
+    severity: str
+    status: str
+    onset: date | None
+    note: str
+    recorded_by: ClinicalRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AllergyReviewOut(Schema):
+    patient_id: UUID
+    no_known_allergies: bool
+    reviewed_at: datetime
+
+
+class AlertIn(Schema):
+    text: str = ""
+    level: str = "warning"
+
+
+class AlertPatch(Schema):
+    text: str | None = None
+    level: str | None = None
+    active: bool | None = None
+
+
+class AlertOut(Schema):
+    id: UUID
+    patient_id: UUID
+    text: str
+    level: str
+    active: bool
+    created_by: ClinicalRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConditionIn(Schema):
+    code: str = ""
+    clinical_status: str = "active"
+    onset: date | None = None
+    abatement: date | None = None
+    note: str = ""
+
+
+class ConditionPatch(Schema):
+    code: str | None = None
+    clinical_status: str | None = None
+    onset: date | None = None
+    abatement: date | None = None
+    note: str | None = None
+
+
+class ConditionOut(Schema):
+    id: UUID
+    patient_id: UUID
+    code: str
+    label: str
+    clinical_status: str
+    onset: date | None
+    abatement: date | None
+    note: str
+    recorded_by: ClinicalRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ObservationIn(Schema):
+    code: str = ""
+    value: Decimal | None = None
+    recorded_at: AwareDatetime | None = None
+    encounter_id: UUID | None = None
+    location_id: UUID | None = None
+
+
+class ObservationOut(Schema):
+    id: UUID
+    patient_id: UUID
+    encounter_id: UUID | None
+    code: str
+    loinc: str
+    value: Decimal
+    unit: str
+    status: str
+    recorded_at: datetime
+    recorded_by: ClinicalRef | None
+    # against the patient's reference range: "low", "high", or null (within it, or none known)
+    interpretation: str | None
+
+
+class VitalOut(Schema):
+    code: str
+    loinc: str
+    label: str
+    unit: str
+    minimum: Decimal
+    maximum: Decimal
+    decimals: int
+
+
+class Icd10Out(Schema):
+    code: str
+    label: str

@@ -1,13 +1,39 @@
 from django.urls import path
 
-from clinic.clinical import views
+from clinic.clinical.views import notes as note_views
+from clinic.clinical.views import record as record_views
 
 app_name = "clinical"
 urlpatterns = [
-    path("notes/<uuid:note_id>/", views.note_page, name="note"),
-    path("notes/<uuid:note_id>/save/", views.note_save, name="note_save"),
-    path("notes/<uuid:note_id>/sign/", views.note_sign, name="note_sign"),
-    path("notes/<uuid:note_id>/cosign/", views.note_cosign, name="note_cosign"),
-    path("notes/<uuid:note_id>/addenda/", views.addendum_add, name="addendum_add"),
-    path("patients/<uuid:patient_id>/notes/new/", views.note_new, name="note_new"),
+    path("notes/<uuid:note_id>/", note_views.note_page, name="note"),
+    path("notes/<uuid:note_id>/save/", note_views.note_save, name="note_save"),
+    path("notes/<uuid:note_id>/sign/", note_views.note_sign, name="note_sign"),
+    path("notes/<uuid:note_id>/cosign/", note_views.note_cosign, name="note_cosign"),
+    path("notes/<uuid:note_id>/addenda/", note_views.addendum_add, name="addendum_add"),
+    path("patients/<uuid:patient_id>/notes/new/", note_views.note_new, name="note_new"),
+    path("patients/<uuid:patient_id>/allergies/", record_views.allergy_add, name="allergy_add"),
+    path(
+        "patients/<uuid:patient_id>/allergies/none-known/",
+        record_views.allergies_none_known,
+        name="allergies_none_known",
+    ),
+    path("allergies/<uuid:allergy_id>/error/", record_views.allergy_error, name="allergy_error"),
+    path("patients/<uuid:patient_id>/alerts/", record_views.alert_add, name="alert_add"),
+    path("alerts/<uuid:alert_id>/end/", record_views.alert_end, name="alert_end"),
+    path(
+        "patients/<uuid:patient_id>/conditions/",
+        record_views.condition_add,
+        name="condition_add",
+    ),
+    path(
+        "conditions/<uuid:condition_id>/resolve/",
+        record_views.condition_resolve,
+        name="condition_resolve",
+    ),
+    path(
+        "patients/<uuid:patient_id>/observations/",
+        record_views.observation_add,
+        name="observation_add",
+    ),
+    path("icd10/choices/", record_views.icd10_choices, name="icd10_choices"),
 ]

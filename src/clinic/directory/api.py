@@ -14,7 +14,7 @@ from clinic.accounts.user_sessions import reauth_require
 from clinic.api.auth import require
 from clinic.api.pagination import PagePagination
 from clinic.core.errors import ValidationFailed
-from clinic.directory import importing, selectors, services
+from clinic.directory import importing, presenters, selectors, services
 from clinic.directory.pagination import DirectoryPagination
 from clinic.directory.schemas import (
     ContactCreate,
@@ -377,6 +377,38 @@ def patient_restore(request, patient_id: UUID):
         actor=request.auth, patient=selectors.patient_for_actor(request.auth, patient_id)
     )
     return selectors.patient_for_actor(request.auth, patient_id)
+
+
+class PhotoOut(Schema):
+    # the authorised page that serves it (a member's session), never a public file URL
+    photo_url: str | None
+
+
+def _photo_out(patient) -> dict:
+    return {"photo_url": presenters.patient_photo_url(patient)}
+
+
+@patients.put("/{patient_id}/photo", response=PhotoOut)
+@require("patient.update")
+def patient_photo_put(request, patient_id: UUID, photo: File[UploadedFile] = None):
+    """Upload the patient's photo (multipart field `photo`): PNG, JPEG or WebP judged from its
+    bytes, at most 2 MB; otherwise 422 naming the problem. Replaces the previous one."""
+    patient = selectors.patient_for_actor(request.auth, patient_id)
+    if photo is None:
+        message = _("Choose a photo to upload.")
+        raise ValidationFailed(message, details={"photo": [message]})
+    # never more than one byte past the limit in memory: the service refuses it by its size
+    data = photo.read(services.PHOTO_MAX_BYTES + 1)
+    services.patient_photo_set(actor=request.auth, patient=patient, data=data)
+    return _photo_out(patient)
+
+
+@patients.delete("/{patient_id}/photo", response={204: None})
+@require("patient.update")
+def patient_photo_delete(request, patient_id: UUID):
+    patient = selectors.patient_for_actor(request.auth, patient_id)
+    services.patient_photo_set(actor=request.auth, patient=patient, data=None)
+    return Status(204, None)
 
 
 @patients.get("/{patient_id}/contacts", response=list[PatientContactOut])

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db import transaction
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,11 +23,12 @@ from django.views.decorators.http import require_POST
 from clinic.billing import selectors as billing_selectors
 from clinic.care import selectors as care_selectors
 from clinic.clinical import selectors as clinical_selectors
+from clinic.clinical import services as clinical_services
 from clinic.core import timefmt
 from clinic.core.errors import DomainError, NotFound
 from clinic.core.timeline import DEFAULT_LIMIT, KINDS, cursor_decode
 from clinic.directory import selectors, services
-from clinic.directory.presenters import patient_timeline
+from clinic.directory.presenters import patient_photo_url, patient_timeline
 from clinic.directory.validation import phone_display
 from clinic.directory.views import _can, _contacts_context, _not_found, _patient_or_404
 from clinic.notifications import selectors as notifications_selectors
@@ -159,7 +161,11 @@ def _chart_context(request, patient) -> dict:
             {"d": d, "title": notifications_selectors.delivery_title(d), "badge": _badge(d.status)}
             for d in notifications_selectors.patient_deliveries(actor, patient_id=patient.id)
         ]
-    return {"chart": chart, **_timeline_context(request, patient)}
+    # the clinical summary card and the banner: clinical content, for those who may read it
+    record = clinical_selectors.record_card(actor, patient)
+    if record is not None:
+        clinical_services.record_read(actor=actor, patient_id=patient.id, what="summary")
+    return {"chart": chart, "record": record, **_timeline_context(request, patient)}
 
 
 @page_requires("patient.view")
@@ -172,12 +178,57 @@ def patient_chart(request, patient_id):
         **_contacts_context(request, patient),
         **_chart_context(request, patient),
         "phone": phone_display(patient.phone),
-        "can": _can(request, "patient", "update", "archive"),
+        "photo_url": patient_photo_url(patient),
+        "initials": _initials(patient),
+        "can": _can(request, "patient", "update", "archive", "erase"),
         "can_appointment": _can(request, "appointment", "book", "update", "cancel"),
         "can_create_plan": request.membership.has("treatment_plan.create"),
         "can_create_invoice": request.membership.has("invoice.manage"),
+        "can_waitlist": request.membership.has("waitlist.manage"),
     }
     return render(request, "directory/patient_detail.html", context)
+
+
+def _initials(patient) -> str:
+    """The fallback avatar's letters: the first letter of the first and last name words."""
+    words = patient.display_name.split()
+    return "".join(w[0] for w in (words[:1] + words[1:][-1:])).upper()
+
+
+@page_requires("patient.view")
+def patient_photo(request, patient_id):
+    """The patient's photo, to members who may see the patient (another clinic's: 404)."""
+    patient = _patient_or_404(request, patient_id)
+    found = services.patient_photo_open(patient) if patient is not None else None
+    if found is None:
+        return _not_found(request)
+    data, content_type = found
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    return response
+
+
+@require_POST
+@page_requires("patient.update")
+def patient_photo_upload(request, patient_id):
+    """Upload (or, with `remove`, remove) the photo from the chart's header form."""
+    patient = _patient_or_404(request, patient_id)
+    if patient is None:
+        return _not_found(request)
+    upload = request.FILES.get("photo")
+    try:
+        if request.POST.get("remove"):
+            services.patient_photo_set(actor=request.membership, patient=patient, data=None)
+            messages.success(request, _("Photo removed."))
+        else:
+            data = upload.read(services.PHOTO_MAX_BYTES + 1) if upload else b""
+            services.patient_photo_set(actor=request.membership, patient=patient, data=data)
+            messages.success(request, _("Photo saved."))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("directory:patient", patient_id=patient.id)
 
 
 @page_requires("patient.view")

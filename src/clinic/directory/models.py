@@ -15,6 +15,7 @@ from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Concat, Lower
 from django.db.models.lookups import Exact
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinic.core.models import TenantModel
 
@@ -338,6 +339,9 @@ class Patient(TenantModel, Address, Timestamped):
         "accounts.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+    # The photo's name in Django's storage (organizations/<org>/patients/...), served only
+    # through the authorised view; empty when there is none (the chart shows initials).
+    photo = models.CharField(_("photo"), max_length=200, blank=True, db_default="")
     search_name = models.GeneratedField(
         expression=SearchFold(
             Concat("given_name", Value(" "), "preferred_name", Value(" "), "family_name")
@@ -579,10 +583,10 @@ class MrnSequence(TenantModel):
 
 
 class ImportStatus(models.TextChoices):
-    VALIDATING = "validating", _("Validating")
-    VALIDATED = "validated", _("Validated")
-    IMPORTED = "imported", _("Imported")
-    FAILED = "failed", _("Failed")
+    VALIDATING = "validating", pgettext_lazy("import status", "Validating")
+    VALIDATED = "validated", pgettext_lazy("import status", "Validated")
+    IMPORTED = "imported", pgettext_lazy("import status", "Imported")
+    FAILED = "failed", pgettext_lazy("import status", "Failed")
 
 
 class PatientImport(TenantModel):

@@ -34,3 +34,14 @@ def patient_timeline(
         for kind in kinds
     ]
     return timeline_page(sources, limit=limit)
+
+
+def patient_photo_url(patient) -> str | None:
+    """Where a member's browser reads the patient's photo (the authorised page), with the
+    stored name's tail as a version so a new photo is not hidden by the cache; None without."""
+    from django.urls import reverse
+
+    if not patient.photo:
+        return None
+    version = patient.photo.rsplit("-", 1)[-1].split(".", 1)[0]
+    return f"{reverse('directory:patient_photo', args=[patient.id])}?v={version}"

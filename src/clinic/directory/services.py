@@ -21,6 +21,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import filetype
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -814,6 +817,66 @@ def patient_restore(*, actor: Membership, patient: Patient) -> Patient:
             patient.archived_at = None
             patient.save(update_fields=["archived_at", "updated_at"])
     return patient
+
+
+# A patient's photo: the type judged from the bytes (filetype), never from the name or the
+# browser's word; no SVG (it can carry script), no GIF.
+PHOTO_MAX_BYTES = 2 * 1024 * 1024
+PHOTO_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def photo_kind(data: bytes) -> str | None:
+    """The content type of an accepted photo, judged from its first bytes; None otherwise."""
+    kind = filetype.guess(data[:8192])
+    return kind.mime if kind is not None and kind.mime in PHOTO_TYPES else None
+
+
+def patient_photo_set(*, actor: Membership, patient: Patient, data: bytes | None) -> Patient:
+    """Store the patient's photo (PNG, JPEG or WebP judged from its bytes, at most 2 MB) through
+    Django's storage under the organization's own folder, or remove it (`data=None`). The
+    change of the record is audited like every patient edit (the row's trigger); the old file
+    is deleted once the change is committed."""
+    if patient.archived_at is not None:
+        raise Conflict(
+            _("This patient is archived; restore the record to change it."), code="archived"
+        )
+    name = ""
+    if data is not None:
+        if not data:
+            message = _("Choose a photo to upload.")
+            raise ValidationFailed(message, details={"photo": [message]})
+        if len(data) > PHOTO_MAX_BYTES:
+            message = _("The photo is too large: at most 2 MB.")
+            raise ValidationFailed(message, code="photo_too_large", details={"photo": [message]})
+        content_type = photo_kind(data)
+        if content_type is None:
+            message = _("The photo must be a PNG, JPEG or WebP image.")
+            raise ValidationFailed(message, code="photo_type", details={"photo": [message]})
+        name = default_storage.save(
+            f"organizations/{actor.organization_id}/patients/{patient.id}-"
+            f"{uuid.uuid4().hex[:12]}.{PHOTO_TYPES[content_type]}",
+            ContentFile(data),
+        )
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(id=patient.id)
+        previous = locked.photo
+        locked.photo = name
+        locked.save(update_fields=["photo", "updated_at"])
+        if previous:
+            # only once the new name is committed: a rolled-back change keeps the old file
+            transaction.on_commit(lambda: default_storage.delete(previous))
+    patient.photo = name
+    return patient
+
+
+def patient_photo_open(patient: Patient) -> tuple[bytes, str] | None:
+    """The photo's bytes and content type, for the authorised view; None when there is none."""
+    if not patient.photo or not default_storage.exists(patient.photo):
+        return None
+    with default_storage.open(patient.photo, "rb") as handle:
+        data = handle.read()
+    content_type = photo_kind(data)
+    return (data, content_type) if content_type else None
 
 
 def patient_access_record(*, actor: Membership, patient: Patient) -> None:

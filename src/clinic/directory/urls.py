@@ -23,6 +23,12 @@ urlpatterns = [
         name="patient_appointment_cancel",
     ),
     path("patients/<uuid:patient_id>/edit/", views.patient_edit, name="patient_edit"),
+    path("patients/<uuid:patient_id>/photo/", chart_views.patient_photo, name="patient_photo"),
+    path(
+        "patients/<uuid:patient_id>/photo/upload/",
+        chart_views.patient_photo_upload,
+        name="patient_photo_upload",
+    ),
     path("patients/<uuid:patient_id>/archive/", views.patient_archive, name="patient_archive"),
     path(
         "patients/<uuid:patient_id>/contacts/",

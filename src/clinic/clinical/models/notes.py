@@ -33,8 +33,8 @@ class EncounterKind(models.TextChoices):
 
 
 class EncounterStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    CLOSED = "closed", _("Closed")
+    OPEN = "open", pgettext_lazy("encounter status", "Open")
+    CLOSED = "closed", pgettext_lazy("encounter status", "Closed")
 
 
 class NoteTemplate(models.TextChoices):
@@ -45,7 +45,10 @@ class NoteTemplate(models.TextChoices):
 
 class NoteStatus(models.TextChoices):
     DRAFT = "draft", pgettext_lazy("clinical note status", "Draft")
-    AWAITING_COSIGN = "awaiting_cosign", _("Awaiting co-signature")
+    AWAITING_COSIGN = (
+        "awaiting_cosign",
+        pgettext_lazy("clinical note status", "Awaiting co-signature"),
+    )
     SIGNED = "signed", pgettext_lazy("clinical note status", "Signed")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -43,7 +43,12 @@ CASELOAD_AHEAD = timedelta(days=30)
 CONTENT_FOR_ALL = (Role.OWNER, Role.ADMIN)
 # the reads of a patient's record listed by the access log (clinical.services writes the
 # clinical ones; directory writes patient.view when the chart opens)
-ACCESS_ACTIONS = ("patient.view", "clinical_note.read", "clinical_note.versions_read")
+ACCESS_ACTIONS = (
+    "patient.view",
+    "clinical_note.read",
+    "clinical_note.versions_read",
+    "clinical_record.read",
+)
 SECTION_KEYS = {
     NoteTemplate.SOAP: ("subjective", "objective", "assessment", "plan"),
     NoteTemplate.DAP: ("data", "assessment", "plan"),
@@ -233,7 +238,7 @@ def cosign_queue(actor: Membership) -> QuerySet:
     return (
         ClinicalNote.objects.filter(status="awaiting_cosign", cosigner__membership_id=actor.id)
         .defer("sections")
-        .select_related("encounter__patient", "author__user")
+        .select_related("encounter__patient", "encounter__location", "author__user")
         .order_by("signed_at")
     )
 
@@ -343,3 +348,33 @@ def chart_encounters(actor: Membership, *, patient_id: Any, limit: int = 10) -> 
     """The latest encounters of a patient with their notes' dates, authors and statuses
     (two queries, whatever the history)."""
     return list(encounters_list(actor, patient_id=patient_id)[:limit])
+
+
+NOTES_TO_WRITE_DAYS = 14
+
+
+def notes_to_write(actor: Membership, *, now=None, days: int = NOTES_TO_WRITE_DAYS) -> list:
+    """The actor's completed individual appointments of the last `days` days whose encounter has
+    no signed note yet (one awaiting its co-signature counts as written), oldest first; each
+    carries `draft_note_id`, the draft to finish if one was started. One query."""
+    now = now or timezone.now()
+    written = ClinicalNote.objects.filter(
+        status__in=("signed", "awaiting_cosign"), encounter__appointment__isnull=False
+    ).values("encounter__appointment_id")
+    draft = ClinicalNote.objects.filter(
+        encounter__appointment_id=OuterRef("id"), status="draft", author_id=actor.id
+    ).order_by("-updated_at")
+    return list(
+        Appointment.objects.filter(
+            practitioner__membership_id=actor.id,
+            status="completed",
+            kind="individual",
+            patient__isnull=False,
+            start_at__gte=now - timedelta(days=days),
+            start_at__lte=now,
+        )
+        .exclude(id__in=written)
+        .annotate(draft_note_id=Subquery(draft.values("id")[:1]))
+        .select_related("patient", "service", "location")
+        .order_by("start_at", "id")[:50]
+    )

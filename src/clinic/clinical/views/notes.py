@@ -58,6 +58,8 @@ def _note_context(request, note, *, content: bool) -> dict:
         context.update(
             {
                 "sections": selectors.section_items(note.template, note.sections),
+                # the allergies and alerts banner, as on the chart: who writes must see them
+                "banner": selectors.banner(note.patient_id) if actor.has("allergy.view") else None,
                 "addenda": selectors.note_addenda(note),
                 "history": selectors.note_version_diffs(note),
                 "can_edit": note.status == NoteStatus.DRAFT
