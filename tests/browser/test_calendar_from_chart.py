@@ -63,3 +63,55 @@ def test_a_patient_of_another_clinic_is_not_preselected(browser_page, committed_
         "/api/v1/appointments?start=2031-06-02T00:00:00Z&end=2031-06-03T00:00:00Z"
     )
     assert response.status_code == 401, json.dumps(response.json())
+
+
+def test_the_appointment_dialog_leads_to_its_plan_and_its_invoice(
+    browser_page, committed_persona, clock
+):
+    """An appointment scheduled from a treatment plan and billed: its dialog links to both."""
+    from clinic.billing import services as billing
+    from clinic.care import services as care
+    from clinic.core.tenancy import tenant_context
+    from clinic.scheduling.models import Appointment
+    from tests.billing.factories import actor_of
+
+    owner = committed_persona("owner")
+    clinic = clinic_build(owner)
+    patient = clinic.patients[0]
+    clock.travel(at(MONDAY, 8))
+    with tenant_context(owner.org.id, owner.user.id):
+        actor = actor_of(owner)
+        plan = care.plan_create(
+            actor=actor,
+            data={
+                "patient_id": patient.id,
+                "practitioner_id": clinic.practitioner.id,
+                "title": "Back pain",
+                "start_date": MONDAY,
+                "service_id": clinic.consult.id,
+            },
+        )
+        plan = care.plan_status_set(actor=actor, plan=plan, status="active")
+        consultation = care.consultation_create(
+            actor=actor, plan=plan, data={"planned_start": at(MONDAY, 10)}
+        )
+        consultation = care.consultation_schedule(actor=actor, consultation=consultation)
+        Appointment.objects.filter(id=consultation.appointment_id).update(status="completed")
+        invoice = billing.invoice_create(actor=actor, data={"patient_id": patient.id, "lines": []})
+        billing.invoice_appointments_add(
+            actor=actor, invoice=invoice, appointment_ids=[consultation.appointment_id]
+        )
+
+    page = browser_page
+    login(page, owner)
+    for link, url in (
+        ("Open the treatment plan", rf"/plans/{plan.id}/$"),
+        ("Open the invoice", rf"/billing/invoices/{invoice.id}/$"),
+    ):
+        page.goto(f"/calendar/?date={MONDAY.isoformat()}")
+        page.select_option("#cal-practitioner", str(clinic.practitioner.id))
+        page.locator(".ec-event", has_text=patient.display_name).click()
+        event = page.locator("#event-dialog")
+        expect(event.get_by_role("link", name="Open the patient's chart")).to_be_visible()
+        event.get_by_role("link", name=link).click()
+        page.wait_for_url(re.compile(url))

@@ -253,3 +253,41 @@ def test_blocking_time_over_an_appointment_lists_it_first(browser_page, committe
     expect(page.locator(".exception-when")).to_have_count(1)
     with tenant_context(clinic.org.id):
         assert AvailabilityException.objects.get().reason == "Training"
+
+
+def test_a_time_the_clocks_skip_is_refused_in_words_not_moved_to_another_hour(
+    browser_page, committed_persona, clock
+):
+    """New York, 9 March 2031: the clocks go from 02:00 to 03:00. Typing 02:30 in the Edit time
+    form or the booking form is refused in words (the browser's zone arithmetic would otherwise
+    make it 01:30 silently); the appointment stays where it was."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    owner = committed_persona("owner")
+    clinic = clinic_build(owner, time_zone="America/New_York")
+    start = datetime(2031, 3, 9, 9, 0, tzinfo=new_york)
+    booked = _book(clinic, clinic.patients[0], start)
+    clock.travel(datetime(2031, 3, 7, 12, 0, tzinfo=new_york))
+    page = browser_page
+    login(page, owner)
+    page.set_viewport_size({"width": 1280, "height": 1500})
+    page.goto("/calendar/?date=2031-03-09")
+    page.select_option("#cal-practitioner", str(clinic.practitioner.id))
+    page.locator(f'.ec-event[data-appointment-id="{booked.id}"]').click()
+    dialog = page.locator("#event-dialog")
+    dialog.get_by_role("button", name="Edit time").click()
+    dialog.get_by_label("Start time").fill("02:30")
+    dialog.get_by_role("button", name="Save new time").click()
+    errors = dialog.locator("#edit-errors")
+    expect(errors).to_contain_text("Not moved:")
+    expect(errors).to_contain_text("02:30 does not exist on 9 Mar 2031 in America/New_York")
+    assert _start_of(clinic, booked.id) == start
+    dialog.get_by_label("Start time").fill("03:00")
+    if page.get_by_label("Move outside working hours or into the past").count():
+        dialog.get_by_label("Move outside working hours or into the past").check()
+    dialog.get_by_role("button", name="Save new time").click()
+    expect(page.locator("#cal-message")).to_have_text("Moved.")
+    assert _start_of(clinic, booked.id) == datetime(2031, 3, 9, 3, 0, tzinfo=new_york)
+    assert axe_violations(page) == []

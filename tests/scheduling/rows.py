@@ -50,6 +50,25 @@ def scheduling_rows(persona, api) -> dict:
     assert response.status_code == 201, response.content
     ids["feed_id"] = response.json()["id"]
     ids["rule_id"] = api.get("availability-rules", persona).json()[0]["id"]
+    response = api.post(
+        "time-off",
+        persona,
+        json={
+            "practitioner_id": base["practitioner_id"],
+            "start": at(MONDAY + timedelta(days=2), 8).isoformat(),
+            "end": at(MONDAY + timedelta(days=2), 12).isoformat(),
+            "type": "training",
+        },
+    )
+    assert response.status_code == 201, response.content
+    ids["time_off_id"] = response.json()["id"]
+    response = api.post(
+        "closures",
+        persona,
+        json={"name": "Public holiday", "start_date": str(MONDAY + timedelta(days=14))},
+    )
+    assert response.status_code == 201, response.content
+    ids["closure_id"] = response.json()["id"]
     return ids
 
 

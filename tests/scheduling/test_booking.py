@@ -673,3 +673,30 @@ def test_availability_exception_crud(api, clinic):
     ).json()
     assert [e["id"] for e in listed] == [exception_id]
     assert api.delete(f"availability-exceptions/{exception_id}", clinic.owner).status_code == 204
+
+
+def test_cancel_with_notify_false_sends_the_patient_nothing_but_staff_are_told(
+    api, clinic, booking
+):
+    """ "Tell the patient" unticked on a cancellation (the clinic phoned them): no cancellation
+    message is planned for the patient; the default still plans one."""
+    from clinic.directory.models import Patient
+    from clinic.notifications.models import Delivery
+
+    with tenant_context(clinic.org.id):
+        Patient.objects.filter(id=clinic.patients[0].id).update(email="pat0@example.org")
+    quiet = api.post("appointments", clinic.owner, json=booking(at(MONDAY, 10))).json()["id"]
+    told = api.post("appointments", clinic.owner, json=booking(at(MONDAY, 14))).json()["id"]
+    assert api.delete(f"appointments/{quiet}?notify=false", clinic.owner).status_code == 200
+    assert api.delete(f"appointments/{told}", clinic.owner).status_code == 200
+
+    def cancellations(appointment_id):
+        with tenant_context(clinic.org.id):
+            return Delivery.objects.filter(
+                subject_id=appointment_id, event="appointment.cancelled"
+            ).count()
+
+    assert cancellations(quiet) == 0
+    assert cancellations(told) >= 1
+    statuses = {a.id.hex: a.status for a in _rows(clinic)}
+    assert statuses[quiet.replace("-", "")] == statuses[told.replace("-", "")] == "cancelled"

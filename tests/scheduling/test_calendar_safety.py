@@ -303,3 +303,53 @@ def test_working_time_reads_in_two_queries(clinic, practitioners):
             )
     assert len(found.windows) == 20 * practitioners
     assert len(queries) <= 2
+
+
+# --- the hour that does not exist (spring forward) ------------------------------------------------
+
+
+def test_a_time_in_the_spring_forward_gap_is_refused_in_words(api, owner_a):
+    """On 9 March 2031 New York's clocks jump from 02:00 to 03:00: 02:30 written with either of
+    the zone's offsets is refused (book, check and move), never taken as another hour; the same
+    instant written in UTC, and 03:00 local, are ordinary times."""
+    from tests.scheduling.conftest import clinic_build
+
+    clinic = clinic_build(owner_a, time_zone="America/New_York")  # 2031: in the future
+    for written in ("2031-03-09T02:30:00-05:00", "2031-03-09T02:30:00-04:00"):
+        for path in ("appointments", "appointments/check"):
+            refused = api.post(
+                path,
+                clinic.owner,
+                json={
+                    "practitioner_id": str(clinic.practitioner.id),
+                    "patient_id": str(clinic.patients[0].id),
+                    "service_id": str(clinic.consult.id),
+                    "start": written,
+                    "override_availability": True,
+                },
+            )
+            assert refused.status_code == 422, (path, written, refused.content)
+            error = refused.json()["error"]
+            assert error["code"] == "time_does_not_exist"
+            assert "02:30 does not exist on 9 Mar 2031 in America/New_York" in error["message"]
+            assert error["details"]["start"] == [error["message"]]
+    # the same instant in UTC is 03:30 local: an ordinary time (a Sunday: hence the override)
+    booked = _book(
+        api, clinic, datetime.fromisoformat("2031-03-09T07:30:00+00:00"), override_availability=True
+    )
+    assert booked.status_code == 201, booked.content
+    moved = api.patch(
+        f"appointments/{booked.json()['id']}",
+        clinic.owner,
+        json={"start": "2031-03-09T02:15:00-05:00", "override_availability": True},
+    )
+    assert moved.status_code == 422, moved.content
+    assert moved.json()["error"]["code"] == "time_does_not_exist"
+    assert _start_of(clinic, booked.json()["id"]) == datetime.fromisoformat("2031-03-09T07:30Z")
+    moved = api.patch(
+        f"appointments/{booked.json()['id']}",
+        clinic.owner,
+        json={"start": "2031-03-09T03:00:00-04:00", "override_availability": True},
+    )
+    assert moved.status_code == 200, moved.content
+    assert _start_of(clinic, booked.json()["id"]) == datetime.fromisoformat("2031-03-09T07:00Z")

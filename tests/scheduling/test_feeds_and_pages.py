@@ -222,3 +222,54 @@ def test_availability_exception_from_the_page(client, clinic):
     with tenant_context(clinic.org.id):
         exception = AvailabilityException.objects.get()
     assert exception.start_at == at(day, 0) and exception.end_at == at(day + timedelta(1), 0)
+
+
+def test_copy_hours_from_the_weekly_page(client, clinic):
+    """The page's copy form: Monday onto Tuesday and Thursday, then the week onto a colleague;
+    a clash is told in words on the page and nothing is copied."""
+    from datetime import time as t
+
+    from clinic.scheduling.models import AvailabilityRule
+
+    with tenant_context(clinic.org.id):
+        AvailabilityRule.objects.all().delete()
+        AvailabilityRule.objects.create(
+            practitioner=clinic.practitioner,
+            location=clinic.location,
+            weekday=0,
+            start_time=t(9),
+            end_time=t(12),
+        )
+    client.force_login(clinic.owner.user)
+    url = f"/availability/{clinic.practitioner.id}/"
+    page = client.get(url).content.decode()
+    assert 'id="copy-form"' in page and clinic.other_practitioner.display_name in page
+    copy = f"/availability/{clinic.practitioner.id}/copy/"
+    location = str(clinic.location.id)
+    done = client.post(
+        copy, {"location_id": location, "from_weekday": "0", "to_weekdays": ["1", "3"]}
+    )
+    assert done.status_code == 302
+    assert "2 periods of hours copied." in client.get(done["Location"]).content.decode()
+    client.post(
+        copy,
+        {"location_id": location, "to_practitioner_ids": [str(clinic.other_practitioner.id)]},
+    )
+
+    def days(practitioner):
+        with tenant_context(clinic.org.id):
+            return sorted(
+                AvailabilityRule.objects.filter(practitioner=practitioner).values_list(
+                    "weekday", flat=True
+                )
+            )
+
+    assert days(clinic.practitioner) == days(clinic.other_practitioner) == [0, 1, 3]
+    # Monday onto Tuesday again: it overlaps, nothing is copied, the reason is on the page
+    again = client.post(
+        copy,
+        {"location_id": location, "from_weekday": "0", "to_weekdays": ["1", "2"]},
+        follow=True,
+    )
+    assert "overlap" in again.content.decode()
+    assert days(clinic.practitioner) == [0, 1, 3]

@@ -7,16 +7,16 @@ record) is applied by each module's access helpers on top of this matrix.
 from __future__ import annotations
 
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", _("Owner")
-    ADMIN = "admin", _("Admin")
-    MANAGER = "manager", _("Manager")
-    PRACTITIONER = "practitioner", _("Practitioner")
-    ASSISTANT = "assistant", _("Assistant")
-    PATIENT = "patient", _("Patient")
+    OWNER = "owner", pgettext_lazy("role", "Owner")
+    ADMIN = "admin", pgettext_lazy("role", "Admin")
+    MANAGER = "manager", pgettext_lazy("role", "Manager")
+    PRACTITIONER = "practitioner", pgettext_lazy("role", "Practitioner")
+    ASSISTANT = "assistant", pgettext_lazy("role", "Assistant")
+    PATIENT = "patient", pgettext_lazy("role", "Patient")
 
 
 STAFF_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.MANAGER, Role.PRACTITIONER, Role.ASSISTANT})
@@ -143,6 +143,21 @@ for _role, _perms in {
 }.items():
     PERMISSIONS[_role] = PERMISSIONS[_role] | frozenset(_perms)
 
+# Time off and closures (clinic/scheduling/timeoff): staff see time off (a practitioner only
+# their own unless granted availability.view_all); a practitioner requests their own; owners,
+# admins and managers decide, record time off for anyone (approved at once if they say so),
+# resolve the affected appointments and manage closures.
+_TIME_OFF_DECIDE = {"time_off.view", "time_off.request", "time_off.decide", "closure.manage"}
+_grant(
+    {
+        Role.OWNER: _TIME_OFF_DECIDE,
+        Role.ADMIN: _TIME_OFF_DECIDE,
+        Role.MANAGER: _TIME_OFF_DECIDE,
+        Role.PRACTITIONER: {"time_off.view", "time_off.request"},
+        Role.ASSISTANT: {"time_off.view"},
+    }
+)
+
 
 # Billing (clinic/billing): owners, admins, managers and assistants handle billing; voids, credit
 # notes and refunds are for owners, admins and managers; settings and tax rates for owners and
@@ -189,6 +204,33 @@ _grant(
         Role.ASSISTANT: _CLINICAL_SEE,
     }
 )
+
+
+# The record's lists (allergies, alerts, problem list, vital signs) are clinical content: the
+# clinical roles only, a practitioner for their caseload (clinical.selectors.record_patient).
+# The issue keeps clinical content from managers and assistants by default, alerts included.
+_RECORD_SEE = {"allergy.view", "alert.view", "condition.view", "observation.view"}
+_RECORD_EDIT = {"allergy.edit", "alert.edit", "condition.edit", "observation.edit"}
+_grant({role: _RECORD_SEE | _RECORD_EDIT for role in (Role.OWNER, Role.ADMIN, Role.PRACTITIONER)})
+# The FHIR export hands over the whole record at once (to another system): the same roles, and
+# the same caseload rule, as the record's lists.
+_grant({role: {"record.export"} for role in (Role.OWNER, Role.ADMIN, Role.PRACTITIONER)})
+# Waitlist (clinic/waitlist): the front desk and practitioners keep the list and make offers;
+# owners and admins tune the scoring weights and offer times.
+_WAITLIST_DESK = {"waitlist.view", "waitlist.manage"}
+_grant(
+    {
+        Role.OWNER: _WAITLIST_DESK | {"waitlist.settings"},
+        Role.ADMIN: _WAITLIST_DESK | {"waitlist.settings"},
+        Role.MANAGER: _WAITLIST_DESK,
+        Role.PRACTITIONER: _WAITLIST_DESK,
+        Role.ASSISTANT: _WAITLIST_DESK,
+    }
+)
+
+# Privacy (clinic/privacy): a patient's personal data exported (access request) or erased —
+# decisions for those answerable for the clinic's data, never the desk.
+_grant({role: {"personal_data.export", "patient.erase"} for role in (Role.OWNER, Role.ADMIN)})
 
 
 # Today's figures (appointments, no-shows, revenue) on the home page, and the reports to come:

@@ -7,6 +7,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
+        from clinic.notifications import privacy
+
+        privacy.register()  # its personal data and retention rules (core/privacy.py)
         from clinic.core.worker import executor_stopped
         from clinic.notifications import periodic  # noqa: F401 - registers the periodic jobs
         from clinic.notifications.handlers import subscriptions_register

@@ -1,6 +1,7 @@
 """Notifications follow scheduling and billing (subscribed in NotificationsConfig.ready, see
-core.events): appointment confirmations, reminders and cancellation notices, and the payer's
-"invoice issued" message, planned in the transaction of the change."""
+core.events): appointment confirmations, reminders and cancellation notices, the payer's
+"invoice issued" message and the practitioner's time-off decision, planned in the transaction of
+the change."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from clinic.billing import events as billing
 from clinic.core.events import subscribe
 from clinic.notifications.invoices import invoice_issued_notify as invoice_issued_plan
 from clinic.notifications.services import appointment_notifications_plan
+from clinic.notifications.time_off import time_off_decision_notify
 from clinic.scheduling import events as scheduling
 from clinic.scheduling.models import AppointmentKind
 
@@ -22,6 +24,7 @@ _APPOINTMENT_EVENT = {
 
 def appointments_notify(event: scheduling.AppointmentsChanged) -> None:
     moved = isinstance(event, scheduling.AppointmentsMoved)
+    told = isinstance(event, scheduling.AppointmentsMoved | scheduling.AppointmentsCancelled)
     previous = event.previous_starts if moved else {}
     for appointment in event.appointments:
         if appointment.kind == AppointmentKind.BLOCK:
@@ -31,8 +34,9 @@ def appointments_notify(event: scheduling.AppointmentsChanged) -> None:
             event=_APPOINTMENT_EVENT[type(event)],
             previous_start=previous.get(appointment.id),
             actor=event.actor,
-            # "Tell the patient" unticked: no "moved" message (reminders still follow the move)
-            announce=event.notify if moved else True,
+            # "Tell the patient" unticked: no "moved"/"cancelled" message to the patient
+            # (reminders still follow a move; staff are still told of a cancellation)
+            announce=event.notify if told else True,
         )
 
 
@@ -40,7 +44,12 @@ def invoice_issued_notify(event: billing.InvoiceIssued) -> None:
     invoice_issued_plan(invoice=event.invoice, pdf_url=event.pdf_url)
 
 
+def time_off_decided_notify(event: scheduling.TimeOffDecided) -> None:
+    time_off_decision_notify(time_off=event.time_off, actor=event.actor)
+
+
 def subscriptions_register() -> None:
     for event_type in _APPOINTMENT_EVENT:
         subscribe(event_type, appointments_notify)
     subscribe(billing.InvoiceIssued, invoice_issued_notify)
+    subscribe(scheduling.TimeOffDecided, time_off_decided_notify)

@@ -40,13 +40,13 @@ class Channel(models.TextChoices):
 
 
 class DeliveryStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    SENDING = "sending", _("Sending")
+    QUEUED = "queued", pgettext_lazy("message status", "Queued")
+    SENDING = "sending", pgettext_lazy("message status", "Sending")
     SENT = "sent", pgettext_lazy("message status", "Sent")
     FAILED = "failed", pgettext_lazy("message status", "Failed")
-    BOUNCED = "bounced", _("Bounced")
+    BOUNCED = "bounced", pgettext_lazy("message status", "Bounced")
     CANCELLED = "cancelled", pgettext_lazy("message status", "Cancelled")
-    SKIPPED = "skipped", _("Skipped")
+    SKIPPED = "skipped", pgettext_lazy("message status", "Skipped")
 
 
 FINAL_STATUSES = (

@@ -4,6 +4,9 @@ import datetime
 import uuid
 
 from ninja import Field, Schema
+from pydantic import field_validator
+
+from clinic.api.types import WallTime
 
 
 class NotificationOut(Schema):
@@ -52,9 +55,23 @@ class OrganizationSettingsPatch(Schema):
     overdue_reminder_days: list[int] | None = Field(None, max_length=5)
     email_enabled: bool | None = None
     sms_enabled: bool | None = None
-    quiet_hours_start: datetime.time | None = None
-    quiet_hours_end: datetime.time | None = None
+    quiet_hours_start: WallTime | None = None
+    quiet_hours_end: WallTime | None = None
     reply_to: str | None = Field(None, max_length=254)
+
+    @field_validator(
+        "reminder_offsets_minutes",
+        "overdue_reminder_days",
+        "email_enabled",
+        "sms_enabled",
+        "reply_to",
+    )
+    @classmethod
+    def _not_null(cls, value):
+        # leaving a field out keeps it; null would erase a setting that must have a value
+        if value is None:
+            raise ValueError("may not be null")
+        return value
 
 
 class ContactPreferenceOut(Schema):
@@ -72,8 +89,16 @@ class ContactPreferencePatch(Schema):
     sms_enabled: bool | None = None
     reminders_enabled: bool | None = None
     language: str | None = Field(None, pattern=r"^(|en|fr|ar)$")
-    quiet_hours_start: datetime.time | None = None
-    quiet_hours_end: datetime.time | None = None
+    quiet_hours_start: WallTime | None = None
+    quiet_hours_end: WallTime | None = None
+
+    @field_validator("email_enabled", "sms_enabled", "reminders_enabled", "language")
+    @classmethod
+    def _not_null(cls, value):
+        # leaving a field out keeps it; null would erase a setting that must have a value
+        if value is None:
+            raise ValueError("may not be null")
+        return value
 
 
 class DeliveryOut(Schema):

@@ -349,7 +349,8 @@ def appointment_notifications_plan(
     - "rescheduled": pending reminders cancelled, a "moved" message, reminders at the new time
       (`previous_start` is shown in the message; with `announce=False`, no "moved" message:
       the clinic agreed the new time with the patient — the reminders still follow it);
-    - "cancelled": pending reminders cancelled, a cancellation message, staff told in-app;
+    - "cancelled": pending reminders cancelled, a cancellation message (not with
+      `announce=False`), staff told in-app;
     - "status": any other status change (checked in, completed, no-show...): pending reminders
       of an appointment that is no longer upcoming are cancelled.
 
@@ -383,6 +384,9 @@ def appointment_notifications_plan(
     start_key = int(appointment.start_at.timestamp())
     base = {"appointment_id": str(appointment.pk), "start_at": appointment.start_at.isoformat()}
     planned: list[Delivery] = []
+    if event == "cancelled" and not announce:
+        _staff_appointment_notify(appointment, "staff.cancellation", actor, org, time_zone)
+        return planned
     if event == "cancelled":
         planned += message_plan(
             event="appointment.cancelled",

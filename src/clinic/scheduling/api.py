@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import UUIDField, Value
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -16,6 +17,8 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import AwareDatetime
 
 from clinic.api.auth import require
+from clinic.billing import selectors as billing_selectors
+from clinic.care import selectors as care_selectors
 from clinic.core.errors import ValidationFailed
 from clinic.scheduling import selectors, services
 from clinic.scheduling import status as machine
@@ -36,6 +39,7 @@ from clinic.scheduling.schemas import (
     RuleIn,
     RuleOut,
     RulePatch,
+    RulesCopyIn,
     SeriesCreated,
     SeriesDetail,
     SeriesIn,
@@ -57,10 +61,32 @@ def _id(value) -> str | None:
     return str(value) if value is not None else None
 
 
-def appointment_out(a: Appointment, actor) -> dict[str, Any]:
+def appointment_links(actor) -> dict[str, Any]:
+    """The records of the modules above scheduling that an appointment links to, as subqueries
+    on the appointment (the plan it was scheduled for, the invoice billing it), each only where
+    the actor's role may open such a record at all; the same for one appointment and a range."""
+    links: dict[str, Any] = {"plan_id": Value(None, UUIDField())}
+    links["invoice_id"] = Value(None, UUIDField())
+    if actor.has("treatment_plan.view"):
+        links["plan_id"] = care_selectors.plan_of_appointment(actor)
+    if actor.has("invoice.view"):
+        links["invoice_id"] = billing_selectors.invoice_of_appointment(actor)
+    return links
+
+
+def appointments_out(appointments: list[Appointment], actor) -> list[dict[str, Any]]:
+    """`appointment_out` for several appointments, their links read in one query."""
+    found = selectors.appointment_links([a.id for a in appointments], appointment_links(actor))
+    return [appointment_out(a, actor, links=found[a.id]) for a in appointments]
+
+
+def appointment_out(a: Appointment, actor, *, links: dict | None = None) -> dict[str, Any]:
     """The API view of an appointment (patients do not see staff notes), in JSON types. The range
     endpoint's items are the same view written by PostgreSQL
-    (`selectors.appointments_range_json`): change both together (a test compares them)."""
+    (`selectors.appointments_range_json`): change both together (a test compares them).
+    `links` (plan and invoice ids) are read here when not given."""
+    if links is None:
+        links = selectors.appointment_links([a.id], appointment_links(actor))[a.id]
     return {
         "id": str(a.id),
         "kind": a.kind,
@@ -103,6 +129,8 @@ def appointment_out(a: Appointment, actor) -> dict[str, Any]:
         "late_cancel": a.late_cancel,
         "outside_availability": getattr(a, "outside_availability", False),
         "allowed_transitions": machine.allowed_from(a.status),
+        "plan_id": _id(links.get("plan_id")),
+        "invoice_id": _id(links.get("invoice_id")),
     }
 
 
@@ -138,6 +166,7 @@ def appointments_list(request, filters: Query[RangeQuery]):
         statuses=filters.status,
         limit=filters.limit,
         hide_notes=request.auth.role == "patient",
+        links=appointment_links(request.auth),
     )
     # The items are JSON text from PostgreSQL in the documented shape (AppointmentRange, as
     # appointment_out writes one appointment): wrapped as they are, neither parsed nor validated.
@@ -223,18 +252,21 @@ def appointment_update(
         override=payload.override_availability,
         notify=payload.notify,
     )
-    return [appointment_out(a, request.auth) for a in changed]
+    return appointments_out(changed, request.auth)
 
 
 @router.delete("/appointments/{appointment_id}", response=list[AppointmentOut])
 @require("appointment.cancel")
-def appointment_cancel(request, appointment_id: UUID, scope: str = "this", reason: str = ""):
-    """Cancel (kept, with who/when/why and the late-cancel flag); `scope` as for PATCH."""
+def appointment_cancel(
+    request, appointment_id: UUID, scope: str = "this", reason: str = "", notify: bool = True
+):
+    """Cancel (kept, with who/when/why and the late-cancel flag); `scope` as for PATCH;
+    `notify=false`: the patient is not sent a cancellation message (staff are still told)."""
     appointment = selectors.appointment_for_actor(request.auth, appointment_id, for_update=True)
     done = services.appointment_cancel(
-        actor=request.auth, appointment=appointment, reason=reason, scope=scope
+        actor=request.auth, appointment=appointment, reason=reason, scope=scope, notify=notify
     )
-    return [appointment_out(a, request.auth) for a in done]
+    return appointments_out(done, request.auth)
 
 
 STATUS_PERMISSIONS = {"cancelled": "appointment.cancel"}
@@ -290,7 +322,7 @@ def series_create(request, payload: SeriesIn):
         201,
         {
             "series": result.series,
-            "occurrences": [appointment_out(a, request.auth) for a in result.occurrences],
+            "occurrences": appointments_out(result.occurrences, request.auth),
             "skipped": result.skipped,
             "truncated": result.truncated,
         },
@@ -309,7 +341,7 @@ def series_detail(request, series_id: UUID):
     )
     return {
         "series": series,
-        "occurrences": [appointment_out(a, request.auth) for a in occurrences],
+        "occurrences": appointments_out(list(occurrences), request.auth),
     }
 
 
@@ -322,7 +354,7 @@ def hold_out(hold, rows, actor) -> dict[str, Any]:
         "state": hold.state,
         "expires_at": hold.expires_at,
         "created_at": hold.created_at,
-        "appointments": [appointment_out(a, actor) for a in rows],
+        "appointments": appointments_out(list(rows), actor),
     }
 
 
@@ -468,6 +500,15 @@ def rule_create(request, payload: RuleIn):
         actor=request.auth, practitioner_id=data.pop("practitioner_id"), data=data
     )
     return Status(201, rule)
+
+
+@router.post("/availability-rules/copy", response={201: list[RuleOut]})
+@require("availability.manage")
+def rules_copy(request, payload: RulesCopyIn):
+    """Copy a day's hours to other days, or a week (or one day) to other practitioners; all
+    or nothing (409 naming the first clash)."""
+    made = services.availability_rules_copy(actor=request.auth, **payload.model_dump())
+    return Status(201, made)
 
 
 @router.patch("/availability-rules/{rule_id}", response=RuleOut)

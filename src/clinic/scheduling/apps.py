@@ -7,4 +7,7 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
+        from clinic.scheduling import privacy
+
+        privacy.register()  # its personal data and retention rules (core/privacy.py)
         from clinic.scheduling import jobs  # noqa: F401 - registers the periodic jobs

@@ -1,7 +1,7 @@
 """What scheduling tells other modules, inside the transaction of the change (see core.events).
 
 Followed today by care (a consultation follows its appointment's time and outcome) and
-notifications (confirmations, reminders, cancellation notices)."""
+notifications (confirmations, reminders, cancellation notices, time-off decisions)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from clinic.core.events import Event
 
 if TYPE_CHECKING:
     from clinic.accounts.models import Membership
-    from clinic.scheduling.models import Appointment
+    from clinic.scheduling.models import Appointment, TimeOff
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +42,21 @@ class AppointmentsMoved(AppointmentsChanged):
 
 @dataclass(frozen=True, slots=True)
 class AppointmentsCancelled(AppointmentsChanged):
-    """Appointments cancelled (who/when/why are on the rows)."""
+    """Appointments cancelled (who/when/why are on the rows); `notify`: whether the patient is
+    to be told (False when the clinic already told them, e.g. resolving time off by phone)."""
+
+    notify: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class AppointmentStatusChanged(AppointmentsChanged):
     """Another status change: confirmed, checked in, in progress, completed, no-show."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOffDecided(Event):
+    """A time-off request approved or denied (`time_off.status` says which; who decided and
+    their note are on the row); the requesting practitioner is told."""
+
+    time_off: TimeOff
+    actor: Membership | None = None

@@ -162,10 +162,10 @@ class AppointmentSeries(TenantModel):
 
 
 class HoldState(models.TextChoices):
-    ACTIVE = "active", _("Active")
-    CONFIRMED = "confirmed", _("Confirmed")
-    RELEASED = "released", _("Released")
-    EXPIRED = "expired", _("Expired")
+    ACTIVE = "active", pgettext_lazy("hold status", "Active")
+    CONFIRMED = "confirmed", pgettext_lazy("hold status", "Confirmed")
+    RELEASED = "released", pgettext_lazy("hold status", "Released")
+    EXPIRED = "expired", pgettext_lazy("hold status", "Expired")
 
 
 class Hold(TenantModel):
@@ -415,12 +415,24 @@ class AvailabilityRule(TenantModel):
     max_appointments = models.PositiveSmallIntegerField(
         _("max appointments per day"), null=True, blank=True
     )
+    # Rotations: the rule applies every `interval_weeks` weeks, counted from the week of
+    # `anchor_date` (1 = every week; the anchor is then irrelevant).
+    interval_weeks = models.PositiveSmallIntegerField(_("every N weeks"), default=1)
+    anchor_date = models.DateField(_("rotation starts on"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(weekday__gte=0, weekday__lte=6), name="availability_rule_weekday"
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_weeks__gte=1, interval_weeks__lte=52),
+                name="availability_rule_interval_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_weeks=1) | Q(anchor_date__isnull=False),
+                name="availability_rule_rotation_anchor",
             ),
             models.CheckConstraint(
                 condition=Q(end_time__gt=F("start_time")), name="availability_rule_end_after_start"
@@ -483,6 +495,141 @@ class AvailabilityException(TenantModel):
                 name="avail_exc_org_pract_start",
             )
         ]
+
+
+class TimeOffType(models.TextChoices):
+    VACATION = "vacation", _("Vacation")
+    SICK = "sick", _("Sick leave")
+    TRAINING = "training", _("Training")
+    PERSONAL = "personal", _("Personal")
+    OTHER = "other", _("Other")
+
+
+class TimeOffStatus(models.TextChoices):
+    PENDING = "pending", pgettext_lazy("time off status", "Pending")
+    APPROVED = "approved", pgettext_lazy("time off status", "Approved")
+    DENIED = "denied", pgettext_lazy("time off status", "Denied")
+    CANCELLED = "cancelled", pgettext_lazy("time off status", "Cancelled")
+
+
+# Requests that still claim their time (a denied or cancelled one frees it for another request).
+TIME_OFF_ACTIVE = (TimeOffStatus.PENDING, TimeOffStatus.APPROVED)
+
+
+class TimeOff(TenantModel):
+    """A practitioner's request to be away over [start_at, end_at). Whole days are stored as the
+    instants of local midnights in the location's zone (so a request across a DST change keeps
+    its wall-clock bounds). Only approved time off removes availability; pending time off is
+    shown on the calendar."""
+
+    practitioner = models.ForeignKey(
+        "directory.Practitioner", on_delete=models.PROTECT, related_name="+"
+    )
+    location = models.ForeignKey(
+        "directory.Location", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    start_at = models.DateTimeField(_("start"))
+    end_at = models.DateTimeField(_("end"))
+    all_day = models.BooleanField(_("whole days"), default=False)
+    type = models.CharField(
+        _("type"), max_length=12, choices=TimeOffType.choices, default=TimeOffType.VACATION
+    )
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=TimeOffStatus.choices, default=TimeOffStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        "accounts.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        "accounts.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "id"], name="time_off_org_id"),
+            models.CheckConstraint(
+                condition=Q(end_at__gt=F("start_at")), name="time_off_end_after_start"
+            ),
+            _choices_check("type", TimeOffType.choices, "time_off_type_valid"),
+            _choices_check("status", TimeOffStatus.choices, "time_off_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="time_off_decided_at",
+            ),
+            # Two live requests of one practitioner never overlap (the service names the other
+            # request; this is the guarantee under concurrency).
+            ExclusionConstraint(
+                name="time_off_no_overlap",
+                expressions=[
+                    (F("organization"), RangeOperators.EQUAL),
+                    (F("practitioner"), RangeOperators.EQUAL),
+                    (TsTzRange("start_at", "end_at"), RangeOperators.OVERLAPS),
+                ],
+                condition=Q(status__in=["pending", "approved"]),
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "practitioner", "start_at"],
+                name="time_off_org_pract_start",
+            ),
+            models.Index(fields=["organization", "status", "start_at"], name="time_off_org_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} {self.start_at:%Y-%m-%d}"
+
+    @property
+    def place(self):
+        """Where its times are read: its location, else the practitioner's default one."""
+        return self.location or self.practitioner.default_location
+
+    @property
+    def last_instant(self) -> datetime.datetime:
+        """Just before the end: the last day of whole-day time off, shown inclusively."""
+        return self.end_at - datetime.timedelta(microseconds=1)
+
+
+class Closure(TenantModel):
+    """The clinic (or one location) closed over [start_at, end_at): public holidays, training
+    days. It removes every slot there, like approved time off of every practitioner."""
+
+    location = models.ForeignKey(
+        "directory.Location",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: every location"),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    start_at = models.DateTimeField(_("start"))
+    end_at = models.DateTimeField(_("end"))
+    all_day = models.BooleanField(_("whole days"), default=True)
+    created_by = models.ForeignKey(
+        "accounts.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_at__gt=F("start_at")), name="closure_end_after_start"
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="closure_name_present"),
+        ]
+        indexes = [models.Index(fields=["organization", "start_at"], name="closure_org_start")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def last_instant(self) -> datetime.datetime:
+        return self.end_at - datetime.timedelta(microseconds=1)
 
 
 class IcsFeed(TenantModel):

@@ -96,6 +96,9 @@ class AppointmentOut(Schema):
     late_cancel: bool
     outside_availability: bool = False
     allowed_transitions: list[str]
+    # the treatment plan and the invoice the appointment belongs to, when the caller may see them
+    plan_id: UUID | None = None
+    invoice_id: UUID | None = None
 
 
 class AppointmentRange(Schema):
@@ -213,6 +216,8 @@ class RuleIn(Schema):
     effective_from: date | None = None
     effective_to: date | None = None
     max_appointments: int | None = Field(None, ge=1, le=200)
+    interval_weeks: int = Field(1, ge=1, le=52, description="every N weeks (rotations)")
+    anchor_date: date | None = Field(None, description="a day in the rotation's first week")
 
 
 class RulePatch(Schema):
@@ -224,6 +229,22 @@ class RulePatch(Schema):
     effective_from: date | None = None
     effective_to: date | None = None
     max_appointments: int | None = Field(None, ge=1, le=200)
+    interval_weeks: int | None = Field(None, ge=1, le=52)
+    anchor_date: date | None = None
+
+
+class RulesCopyIn(Schema):
+    practitioner_id: UUID = Field(..., description="whose hours are copied")
+    location_id: UUID | None = Field(None, description="only the hours at this location")
+    from_weekday: int | None = Field(
+        None, ge=0, le=6, description="only this day's hours (required with to_weekdays)"
+    )
+    to_weekdays: list[int] = Field(
+        default_factory=list, max_length=7, description="copy onto these days of their week"
+    )
+    to_practitioner_ids: list[UUID] = Field(
+        default_factory=list, max_length=100, description="copy onto these practitioners"
+    )
 
 
 class RuleOut(Schema):
@@ -237,6 +258,8 @@ class RuleOut(Schema):
     effective_from: date | None
     effective_to: date | None
     max_appointments: int | None
+    interval_weeks: int
+    anchor_date: date | None
 
 
 class ExceptionIn(Schema):

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Expression, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinic.accounts.models import Membership
+from clinic.accounts.models import Membership, Organization
 from clinic.core import timefmt
 from clinic.core.errors import NotFound, ValidationFailed
 from clinic.core.timeline import Cursor, TimelineItem, before_q
@@ -48,6 +49,8 @@ from clinic.scheduling.models import (
     Hold,
     IcsFeed,
     SchedulingSettings,
+    TimeOffStatus,
+    TimeOffType,
 )
 
 # An occupied range is at most 24 h plus both buffers: this bounds btree range scans.
@@ -378,7 +381,7 @@ SELECT (SELECT count(*) FROM a),
           'cancel_reason', a.cancel_reason,
           'late_cancel', a.late_cancel,
           'outside_availability', false,
-          'allowed_transitions', coalesce(%s::json -> a.status, '[]'::json)
+          'allowed_transitions', coalesce(%s::json -> a.status, '[]'::json){{links}}
         ) ORDER BY a.start_at, a.id), '[]'::json)::text
           FROM page a
           LEFT JOIN directory_practitioner pr
@@ -401,7 +404,9 @@ class RangeJson:
     truncated: bool
 
 
-def appointments_range_json(*, limit: int = 5000, hide_notes: bool, **filters) -> RangeJson:
+def appointments_range_json(
+    *, limit: int = 5000, hide_notes: bool, links: Mapping[str, Expression] | None = None, **filters
+) -> RangeJson:
     """The calendar's read, ONE query whatever the range: the items of the range endpoint as
     JSON text built by PostgreSQL (Python only wraps it), at most `limit` of them, and whether
     there were more.
@@ -413,16 +418,36 @@ def appointments_range_json(*, limit: int = 5000, hide_notes: bool, **filters) -
     `limit + 1` rows only."""
     from clinic.scheduling import status as machine
 
-    scan = _range_queryset(**filters).values(*RANGE_COLUMNS, "organization_id")[: limit + 1]
+    links = dict(links or {})
+    assert all(name.isidentifier() for name in links), links
+    scan = _range_queryset(**filters).values(*RANGE_COLUMNS, "organization_id", **links)[
+        : limit + 1
+    ]
     scan_sql, scan_params = scan.query.sql_with_params()
     transitions = json.dumps({s: machine.allowed_from(s) for s in machine.TRANSITIONS})
+    extra = "".join(f",\n          '{name}', a.{name}" for name in links)
     with connection.cursor() as cur:
         cur.execute(
-            _RANGE_JSON.format(scan=scan_sql),
+            _RANGE_JSON.format(scan=scan_sql, links=extra),
             (*scan_params, limit, hide_notes, transitions),
         )
         count, items = cur.fetchone()
     return RangeJson(items=items, count=min(count, limit), truncated=count > limit)
+
+
+def appointment_links(
+    appointment_ids: Iterable, links: Mapping[str, Expression]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """{appointment id: {link name: value}} for the given appointments, in one query: the same
+    `links` expressions (subqueries on `OuterRef("pk")` given by the modules above scheduling,
+    e.g. the plan and the invoice) that `appointments_range_json` adds to its items."""
+    ids = list(appointment_ids)
+    if not links:
+        return {i: {} for i in ids}
+    found = {i: dict.fromkeys(links) for i in ids}
+    for row in Appointment.objects.filter(id__in=ids).values("id", **links):
+        found[row.pop("id")] = row
+    return found
 
 
 # --- availability and busy time -----------------------------------------------------------------
@@ -486,13 +511,15 @@ def _rules_query(
         "effective_from",
         "effective_to",
         "max_appointments",
+        "interval_weeks",
+        "anchor_date",
     )
 
 
 def _rule_rows(rows: Iterable[tuple]) -> list[slotmath.RuleRow]:
     return [
-        slotmath.RuleRow(p, loc, tz(zone), wd, st, et, ef, eto, mx)
-        for p, loc, zone, wd, st, et, ef, eto, mx in rows
+        slotmath.RuleRow(p, loc, tz(zone), wd, st, et, ef, eto, mx, every, anchor)
+        for p, loc, zone, wd, st, et, ef, eto, mx, every, anchor in rows
     ]
 
 
@@ -543,6 +570,18 @@ SELECT e.kind, e.practitioner_id, {_US.format("e.start_at")}, {_US.format("e.end
    AND e.practitioner_id = ANY(%(practitioners)s::uuid[])
    AND e.start_at < %(end)s AND e.end_at > %(start)s
    AND (e.kind <> 'extra' OR l.is_active)
+UNION ALL
+SELECT 'blocked', t.practitioner_id, {_US.format("t.start_at")}, {_US.format("t.end_at")}, NULL,
+       NULL::uuid, NULL::text, NULL, NULL
+  FROM scheduling_timeoff t
+ WHERE t.organization_id = %(org)s AND t.status = 'approved'
+   AND t.practitioner_id = ANY(%(practitioners)s::uuid[])
+   AND t.start_at < %(end)s AND t.end_at > %(start)s
+UNION ALL
+SELECT 'closed', p.id, {_US.format("c.start_at")}, {_US.format("c.end_at")}, NULL,
+       c.location_id, NULL::text, NULL, NULL
+  FROM scheduling_closure c CROSS JOIN unnest(%(practitioners)s::uuid[]) AS p(id)
+ WHERE c.organization_id = %(org)s AND c.start_at < %(end)s AND c.end_at > %(start)s
 """
 BUSY_SQL = _BUSY_ROWS + _BUSY_REST
 BUSY_MERGED_SQL = _BUSY_MERGED + _BUSY_REST
@@ -578,7 +617,8 @@ def busy_load(
     merged: bool = False,
 ) -> BusyData:
     """Busy intervals (appointments, live holds, blocks), the patient's own appointments and the
-    availability exceptions of all the given practitioners over [start, end): ONE query.
+    availability exceptions of all the given practitioners over [start, end) — approved time off
+    read as blocked exceptions, closures as "closed" ones (per practitioner): ONE query.
     `merged`: the busy time of each practitioner as a union (multirange) — when no daily
     maximum needs the appointments counted one by one."""
     data = BusyData()
@@ -631,6 +671,12 @@ def connection_org() -> uuid.UUID:
     return require_org_id()
 
 
+def connection_org_zone() -> str:
+    """The current organization's default IANA zone (for places with no location)."""
+    zone = Organization.objects.filter(id=connection_org()).values_list("time_zone", flat=True)
+    return zone.first() or "UTC"
+
+
 def availability_for(
     *,
     practitioner_id: uuid.UUID,
@@ -652,6 +698,21 @@ def availability_for(
     )
     windows = slotmath.windows_build(rules, data.exceptions, span_start, span_end)
     return windows.get(practitioner_id, []), data
+
+
+def availability_of_many(
+    *, practitioner_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> tuple[dict[uuid.UUID, list[slotmath.Window]], BusyData]:
+    """(windows per practitioner, busy data) of many practitioners around [start, end): two
+    queries whatever their number (coverage suggestions judge many appointments at once)."""
+    if not practitioner_ids:
+        return {}, BusyData()
+    span_start, span_end = start - timedelta(days=1), end + timedelta(days=1)
+    rules = _rule_rows(
+        _rules_query(Q(practitioner_id__in=list(practitioner_ids)), span_start, span_end)
+    )
+    data = busy_load(practitioner_ids=practitioner_ids, start=span_start, end=span_end)
+    return slotmath.windows_build(rules, data.exceptions, span_start, span_end), data
 
 
 def availability_check(
@@ -700,9 +761,9 @@ def availability_windows(
     actor: Membership, *, practitioner_ids: Sequence[uuid.UUID], start: datetime, end: datetime
 ) -> WorkingTime:
     """Working windows and blocked time of these practitioners over [start, end), for the
-    calendar: two queries (rules, exceptions) whatever the range or the number of
-    practitioners, the windows computed by the slot engine (slots.windows_build). Practitioners
-    outside the actor's scope are left out."""
+    calendar: two queries (rules; exceptions, time off and closures) whatever the range or the
+    number of practitioners, the windows computed by the slot engine (slots.windows_build).
+    Practitioners outside the actor's scope are left out."""
     range_check(start, end)
     ids = list(dict.fromkeys(practitioner_ids))
     if not actor.has("availability.view_all"):
@@ -712,24 +773,18 @@ def availability_windows(
         return WorkingTime([], [])
     span_start, span_end = start - timedelta(days=1), end + timedelta(days=1)
     rules = _rule_rows(_rules_query(Q(practitioner_id__in=ids), span_start, span_end))
-    rows = list(
-        AvailabilityException.objects.filter(
-            practitioner_id__in=ids, start_at__lt=end, end_at__gt=start
-        )
-        .filter(Q(kind=ExceptionKind.BLOCKED) | Q(location__is_active=True))
-        .values_list(
-            "practitioner_id",
-            "kind",
-            "start_at",
-            "end_at",
-            "location_id",
-            "location__time_zone",
-            "reason",
-        )
-    )
+    rows, away = calendar_blocks(practitioner_ids=ids, start=start, end=end)
     exceptions = [
         slotmath.ExceptionRow(p, kind, s, e, loc, tz(zone) if zone else None)
         for p, kind, s, e, loc, zone, _reason in rows
+    ]
+    # Approved time off and closures remove working hours too (pending time off only shows).
+    exceptions += [
+        slotmath.ExceptionRow(
+            item["practitioner_id"], item["cut"], item["start"], item["end"], item["location_id"]
+        )
+        for item in away
+        if item["cut"]
     ]
     built = slotmath.windows_build(rules, exceptions, start, end)
     windows = [
@@ -756,8 +811,85 @@ def availability_windows(
         for p, kind, s, e, _loc, _zone, reason in rows
         if kind == ExceptionKind.BLOCKED
     ]
+    blocked += [{k: item[k] for k in ("practitioner_id", "start", "end", "label")} for item in away]
     blocked.sort(key=lambda b: (b["start"], str(b["practitioner_id"])))
     return WorkingTime(windows, blocked)
+
+
+CALENDAR_BLOCKS_SQL = """
+SELECT 'exception', e.practitioner_id, e.kind, e.start_at, e.end_at, e.location_id,
+       l.time_zone, e.reason
+  FROM scheduling_availabilityexception e
+  LEFT JOIN directory_location l ON l.id = e.location_id
+ WHERE e.organization_id = %(org)s
+   AND e.practitioner_id = ANY(%(practitioners)s::uuid[])
+   AND e.start_at < %(end)s AND e.end_at > %(start)s
+   AND (e.kind = 'blocked' OR l.is_active)
+UNION ALL
+SELECT 'time_off', t.practitioner_id, t.status, t.start_at, t.end_at, NULL::uuid, NULL, t.type
+  FROM scheduling_timeoff t
+ WHERE t.organization_id = %(org)s AND t.status IN ('pending', 'approved')
+   AND t.practitioner_id = ANY(%(practitioners)s::uuid[])
+   AND t.start_at < %(end)s AND t.end_at > %(start)s
+UNION ALL
+SELECT 'closure', p.id, NULL, c.start_at, c.end_at, c.location_id, NULL, c.name
+  FROM scheduling_closure c CROSS JOIN unnest(%(practitioners)s::uuid[]) AS p(id)
+ WHERE c.organization_id = %(org)s AND c.start_at < %(end)s AND c.end_at > %(start)s
+"""
+
+
+def calendar_blocks(
+    *, practitioner_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> tuple[list[tuple], list[dict]]:
+    """What the calendar shades over [start, end) besides working hours, in ONE query: the
+    availability exceptions (rows: practitioner, kind, start, end, location, zone, reason), and
+    the pending and approved time off and the closures (dicts with a label; `cut` says how it
+    removes working hours: "blocked" approved time off, "closed" a closure, "" pending time off,
+    which only shows)."""
+    if not practitioner_ids:
+        return [], []
+    with connection.cursor() as cur:
+        cur.execute(
+            CALENDAR_BLOCKS_SQL,
+            {
+                "org": connection_org(),
+                "practitioners": [str(p) for p in practitioner_ids],
+                "start": start,
+                "end": end,
+            },
+        )
+        rows = cur.fetchall()
+    exceptions = [
+        (p, kind, s, e, loc, zone, reason)
+        for what, p, kind, s, e, loc, zone, reason in rows
+        if what == "exception"
+    ]
+    rows = [
+        (what, p, s, e, loc, kind, reason)
+        for what, p, kind, s, e, loc, _zone, reason in rows
+        if what != "exception"
+    ]
+    types = dict(TimeOffType.choices)
+    out = []
+    for what, practitioner_id, s, e, location_id, status, label in rows:
+        if what == "time_off":
+            text = str(types.get(label, label))
+            if status == TimeOffStatus.PENDING:
+                text = _("%(type)s (pending approval)") % {"type": text}
+            cut = "blocked" if status == TimeOffStatus.APPROVED else ""
+        else:
+            text, cut = label, "closed"
+        out.append(
+            {
+                "practitioner_id": practitioner_id,
+                "start": s,
+                "end": e,
+                "location_id": location_id,
+                "label": text,
+                "cut": cut,
+            }
+        )
+    return exceptions, out
 
 
 def appointments_in_span(*, practitioner_id, start: datetime, end: datetime) -> list[Appointment]:
@@ -883,7 +1015,7 @@ def slots_find(
     )
     if location_id:
         data.exceptions = [
-            e for e in data.exceptions if e.kind == "blocked" or e.location_id == location_id
+            e for e in data.exceptions if e.kind != "extra" or e.location_id == location_id
         ]
     windows = slotmath.windows_build(rules, data.exceptions, span_start, span_end)
     busy = data.busy

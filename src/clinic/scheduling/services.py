@@ -14,17 +14,20 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from math import gcd
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from psycopg import errors as pg_errors
 
 from clinic.accounts.models import Membership
 from clinic.audit.services import audit_record
+from clinic.core import timefmt
 from clinic.core.errors import Conflict, NotFound, ValidationFailed
 from clinic.core.events import publish
 from clinic.scheduling import events, recurrence, selectors
@@ -700,6 +703,8 @@ def _after_change(
                 notify=notify,
             )
         )
+    elif event == "cancelled":
+        publish(events.AppointmentsCancelled(appointments=changed, actor=actor, notify=notify))
     else:
         publish(_EVENT_OF[event](appointments=changed, actor=actor))
 
@@ -749,12 +754,15 @@ def appointment_book(
         kind=kind,
         notes=notes,
     )
+    _wall_time_exists_check(plan.location.time_zone, start=start, end=end)
     _past_check(plan.start, may_override=may_override)
     refusals = _availability_refusal(actor, [plan], always=True)
     if refusals and not may_override:
         raise _availability_error(refusals)
     _room_capacity_check(actor, [plan])
-    (appointment,) = _insert(actor, [plan], status=AppointmentStatus.SCHEDULED)
+    # retry_hint: a slot taken only by holds (a patient mid-booking, a waitlist offer awaiting
+    # an answer) says when it may come free again (`retry_after`, seconds).
+    (appointment,) = _insert(actor, [plan], status=AppointmentStatus.SCHEDULED, retry_hint=True)
     appointment.outside_availability = bool(refusals)
     _after_change([appointment], "booked", actor=actor)
     return appointment
@@ -788,6 +796,7 @@ def booking_check(
         location_id=location_id,
         kind=kind,
     )
+    _wall_time_exists_check(plan.location.time_zone, start=start, end=end)
     ignore = [ignore_id] if ignore_id else []
     rows = selectors.conflicts_find([plan.wanted()], ignore_ids=ignore)
     reason = None
@@ -887,6 +896,35 @@ def _move_validate(
     return practitioner, room
 
 
+def _wall_time_exists_check(time_zone: str, **instants: datetime | None) -> None:
+    """Refuse a time written with one of the location zone's own offsets at a wall-clock time
+    that zone skips (the hour the clocks go forward, e.g. 02:30 on 9 March 2031 in New York):
+    taken as written it would be another hour than the one typed, so it is refused in words,
+    never moved silently. Times written in another offset (UTC...) are instants as they are."""
+    tz = selectors.tz(time_zone)
+    for field_name, value in instants.items():
+        if value is None or value is UNSET or value.tzinfo is None:
+            continue
+        wall = value.replace(tzinfo=None)
+        as_local = wall.replace(tzinfo=tz)
+        if as_local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall:
+            continue  # the wall time exists in the zone
+        if value.utcoffset() not in {
+            as_local.utcoffset(),
+            wall.replace(tzinfo=tz, fold=1).utcoffset(),
+        }:
+            continue
+        message = _(
+            "%(time)s does not exist on %(date)s in %(zone)s: the clocks go forward an hour. "
+            "Choose a time after the change."
+        ) % {
+            "time": timefmt.local_time(wall.time()),
+            "date": timefmt.local_date(wall.date()),
+            "zone": time_zone,
+        }
+        raise ValidationFailed(message, code="time_does_not_exist", details={field_name: [message]})
+
+
 def _plan_checks(plan: Plan, errors_field: str = "end") -> None:
     if plan.end <= plan.start:
         raise ValidationFailed(
@@ -972,6 +1010,7 @@ def appointment_reschedule(
             plan.end = plan.start + duration
         _plan_checks(plan)
         plans.append(plan)
+    _wall_time_exists_check(plans[0].location.time_zone, start=start, end=end)
     if start is not UNSET:
         _past_check(min(p.start for p in plans), may_override=may_override)
     ids = [t.id for t in targets]
@@ -1253,10 +1292,16 @@ def _late(appointment: Appointment, settings: SchedulingSettings, now: datetime)
 
 @transaction.atomic
 def appointment_status_set(
-    *, actor: Membership, appointment: Appointment, status: str, reason: str = ""
+    *,
+    actor: Membership,
+    appointment: Appointment,
+    status: str,
+    reason: str = "",
+    notify: bool = True,
 ) -> Appointment:
     """Apply one transition of the status machine (status.py); anything else is a 409 that
-    lists the transitions allowed from the current status."""
+    lists the transitions allowed from the current status. `notify=False` on a cancellation:
+    the patient gets no cancellation message (the clinic told them itself)."""
     if status not in AppointmentStatus.values:
         raise ValidationFailed(
             _("Invalid value for %(field)s.") % {"field": "status"},
@@ -1329,16 +1374,22 @@ def appointment_status_set(
         [appointment],
         {"cancelled": "cancelled", "scheduled": "booked"}.get(status, "status"),
         actor=actor,
+        notify=notify,
     )
     return appointment
 
 
 @transaction.atomic
 def appointment_cancel(
-    *, actor: Membership, appointment: Appointment, reason: str = "", scope: str = "this"
+    *,
+    actor: Membership,
+    appointment: Appointment,
+    reason: str = "",
+    scope: str = "this",
+    notify: bool = True,
 ) -> list[Appointment]:
     """Cancel one appointment or, for a series, this and following / all future occurrences
-    (past and finished ones are never touched)."""
+    (past and finished ones are never touched); `notify=False`: no message to the patient."""
     if scope not in ("this", "following", "all"):
         raise ValidationFailed(
             _("Invalid value for %(field)s.") % {"field": "scope"},
@@ -1351,6 +1402,7 @@ def appointment_cancel(
                 appointment=appointment,
                 status=AppointmentStatus.CANCELLED,
                 reason=reason,
+                notify=notify,
             )
         ]
     targets = [
@@ -1369,7 +1421,11 @@ def appointment_cancel(
         )
     done = [
         appointment_status_set(
-            actor=actor, appointment=t, status=AppointmentStatus.CANCELLED, reason=reason
+            actor=actor,
+            appointment=t,
+            status=AppointmentStatus.CANCELLED,
+            reason=reason,
+            notify=notify,
         )
         for t in targets
     ]
@@ -1396,13 +1452,17 @@ def hold_create(
     hold_seconds: int | None = None,
     room_id=None,
     location_id=None,
+    max_seconds: int = 3600,
 ) -> tuple[Hold, list[Appointment]]:
     """Claim one or more slots for a few minutes (default 300 s) before booking. The held rows
     occupy their slots through the same exclusion constraints; an expired hold blocks nothing.
-    409 carries `retry_after` (seconds until the holds in the way expire) and alternatives."""
+    409 carries `retry_after` (seconds until the holds in the way expire) and alternatives.
+
+    `max_seconds`: callers that hold on someone's behalf for longer (a waitlist offer waits
+    hours for the patient's answer) raise the one-hour ceiling that applies to API clients."""
     settings = selectors.settings_get()
     seconds = hold_seconds if hold_seconds is not None else settings.default_hold_seconds
-    if not 30 <= seconds <= 3600:
+    if not 30 <= seconds <= max_seconds:
         raise ValidationFailed(
             _("Invalid value for %(field)s.") % {"field": "hold_seconds"},
             details={"hold_seconds": [_("Between 30 and 3600 seconds.")]},
@@ -1618,6 +1678,13 @@ def _rule_values(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     for name in ("effective_from", "effective_to"):
         if name in data:
             out[name] = data[name]
+    if "interval_weeks" in data:
+        value = data.get("interval_weeks") or 1
+        if not isinstance(value, int) or not 1 <= value <= 52:
+            errors["interval_weeks"] = [_("Between 1 and 52.")]
+        out["interval_weeks"] = value
+    if "anchor_date" in data:
+        out["anchor_date"] = data["anchor_date"]
     if "max_appointments" in data:
         value = data.get("max_appointments")
         if value is not None and (not isinstance(value, int) or not 1 <= value <= 200):
@@ -1641,6 +1708,64 @@ def _rule_consistent(rule: AvailabilityRule) -> None:
             _("Invalid value for %(field)s.") % {"field": "effective_to"},
             details={"effective_to": [_("Must not be before effective_from.")]},
         )
+    if rule.interval_weeks > 1 and rule.anchor_date is None:
+        # the rotation's first week: the rule's start, else the week it is made
+        rule.anchor_date = rule.effective_from or timezone.localdate()
+
+
+def _weeks_meet(a: AvailabilityRule, b: AvailabilityRule) -> bool:
+    """Do two rotations ever fall in the same week? (week numbers counted from a common Monday:
+    wa ≡ wb mod gcd(interval a, interval b) has a solution)."""
+    if a.interval_weeks <= 1 or b.interval_weeks <= 1:
+        return True
+    epoch = date(2000, 1, 3)  # a Monday
+
+    def week(rule):
+        return (rule.anchor_date - epoch).days // 7
+
+    return (week(a) - week(b)) % gcd(a.interval_weeks, b.interval_weeks) == 0
+
+
+def _rule_overlap_check(rule: AvailabilityRule) -> None:
+    """One practitioner's rules at one location never overlap (same weekday, overlapping hours
+    and dates, rotations that meet): 409 naming the other rule, in words."""
+    others = AvailabilityRule.objects.filter(
+        practitioner_id=rule.practitioner_id,
+        location_id=rule.location_id,
+        weekday=rule.weekday,
+        start_time__lt=rule.end_time,
+        end_time__gt=rule.start_time,
+    ).exclude(id=rule.id)
+    if rule.effective_to:
+        others = others.exclude(effective_from__gt=rule.effective_to)
+    if rule.effective_from:
+        others = others.exclude(effective_to__lt=rule.effective_from)
+    for other in others.order_by("start_time"):
+        if not _weeks_meet(rule, other):
+            continue
+        raise Conflict(
+            _(
+                "These hours overlap another rule of this practitioner at this location: %(day)s "
+                "%(start)s–%(end)s."
+            )
+            % {
+                "day": WEEKDAYS[other.weekday],
+                "start": other.start_time.strftime("%H:%M"),
+                "end": other.end_time.strftime("%H:%M"),
+            },
+            code="rule_overlap",
+            details={
+                "rule": {
+                    "id": str(other.id),
+                    "weekday": other.weekday,
+                    "start_time": other.start_time.isoformat(),
+                    "end_time": other.end_time.isoformat(),
+                    "effective_from": other.effective_from and other.effective_from.isoformat(),
+                    "effective_to": other.effective_to and other.effective_to.isoformat(),
+                    "interval_weeks": other.interval_weeks,
+                }
+            },
+        )
 
 
 @transaction.atomic
@@ -1651,6 +1776,7 @@ def availability_rule_create(
     values = _rule_values(data, partial=False)
     rule = AvailabilityRule(practitioner=practitioner, **values)
     _rule_consistent(rule)
+    _rule_overlap_check(rule)
     rule.save()
     return rule
 
@@ -1662,6 +1788,7 @@ def availability_rule_update(
     for name, value in _rule_values(data, partial=True).items():
         setattr(rule, name, value)
     _rule_consistent(rule)
+    _rule_overlap_check(rule)
     rule.save()
     return rule
 
@@ -1669,6 +1796,89 @@ def availability_rule_update(
 @transaction.atomic
 def availability_rule_delete(*, actor: Membership, rule: AvailabilityRule) -> None:
     rule.delete()
+
+
+_RULE_COPIED = (
+    "location_id",
+    "start_time",
+    "end_time",
+    "modality",
+    "effective_from",
+    "effective_to",
+    "max_appointments",
+    "interval_weeks",
+    "anchor_date",
+)
+
+
+@transaction.atomic
+def availability_rules_copy(
+    *,
+    actor: Membership,
+    practitioner_id,
+    location_id=None,
+    from_weekday: int | None = None,
+    to_weekdays: Sequence[int] = (),
+    to_practitioner_ids: Sequence[Any] = (),
+) -> list[AvailabilityRule]:
+    """Copy a practitioner's hours: one day's rules to other days of their week, and/or their
+    week (or only `from_weekday`) to other practitioners — at one location or all of theirs.
+    Each copy passes the same overlap check as a rule made by hand; the first clash is a 409
+    naming it, and nothing at all is copied."""
+    errors: dict[str, list[str]] = {}
+    to_weekdays = list(dict.fromkeys(to_weekdays))
+    to_practitioner_ids = list(dict.fromkeys(to_practitioner_ids))
+    if not to_weekdays and not to_practitioner_ids:
+        errors["to_weekdays"] = [_("Choose days or practitioners to copy to.")]
+    if to_weekdays and from_weekday is None:
+        errors["from_weekday"] = [_("This field is required.")]
+    days = [*to_weekdays, *([] if from_weekday is None else [from_weekday])]
+    if any(not 0 <= d <= 6 for d in days):
+        errors["to_weekdays"] = [_("0 (Monday) to 6 (Sunday).")]
+    if from_weekday is not None and from_weekday in to_weekdays:
+        errors["to_weekdays"] = [_("Copying a day onto itself changes nothing.")]
+    if practitioner_id in to_practitioner_ids:
+        errors["to_practitioner_ids"] = [_("Copying onto the same practitioner changes nothing.")]
+    if errors:
+        raise ValidationFailed(
+            _("Invalid value for %(field)s.") % {"field": next(iter(errors))}, details=errors
+        )
+    source = selectors.practitioner_for_actor(actor, practitioner_id)
+    targets = [
+        selectors.practitioner_for_actor(actor, pid, field="to_practitioner_ids")
+        for pid in to_practitioner_ids
+    ]
+    rules = AvailabilityRule.objects.filter(practitioner=source).order_by("weekday", "start_time")
+    if location_id:
+        rules = rules.filter(location_id=location_id)
+    if from_weekday is not None:
+        rules = rules.filter(weekday=from_weekday)
+    rules = list(rules)
+    if not rules:
+        raise ValidationFailed(
+            _("There are no hours to copy."),
+            details={"from_weekday": [_("This practitioner has no hours on that day here.")]},
+        )
+    made: list[AvailabilityRule] = []
+    plans = [(source, rule, weekday) for rule in rules for weekday in to_weekdays]
+    plans += [(target, rule, rule.weekday) for target in targets for rule in rules]
+    for practitioner, rule, weekday in plans:
+        copy = AvailabilityRule(
+            practitioner=practitioner,
+            weekday=weekday,
+            **{name: getattr(rule, name) for name in _RULE_COPIED},
+        )
+        try:
+            _rule_overlap_check(copy)
+        except Conflict as clash:
+            raise Conflict(
+                f"{practitioner.display_name}: {clash.message}",
+                code=clash.code,
+                details={**clash.details, "practitioner_id": str(practitioner.id)},
+            ) from None
+        copy.save()  # saved one by one: a later copy is checked against the earlier ones
+        made.append(copy)
+    return made
 
 
 @transaction.atomic

@@ -50,12 +50,21 @@ class RuleRow:
     effective_from: date | None = None
     effective_to: date | None = None
     max_appointments: int | None = None
+    interval_weeks: int = 1
+    anchor_date: date | None = None
+
+    def applies_on(self, day: date) -> bool:
+        """A rotation (every N weeks) applies in the weeks counted from its anchor's week."""
+        if self.interval_weeks <= 1 or self.anchor_date is None:
+            return True
+        anchor_monday = self.anchor_date - timedelta(days=self.anchor_date.weekday())
+        return ((day - anchor_monday).days // 7) % self.interval_weeks == 0
 
 
 @dataclass(frozen=True, slots=True)
 class ExceptionRow:
     practitioner_id: uuid.UUID
-    kind: str  # "extra" | "blocked"
+    kind: str  # "extra" | "blocked" | "closed" (a closure: its location only, or everywhere)
     start: datetime
     end: datetime
     location_id: uuid.UUID | None = None
@@ -116,6 +125,9 @@ def windows_build(
             last = rule.effective_to
         day = first + timedelta(days=(rule.weekday - first.weekday()) % 7)
         while day <= last:
+            if not rule.applies_on(day):
+                day += timedelta(days=7)
+                continue
             start = _wall_to_instant(day, rule.start_time, rule.tz)
             end = _wall_to_instant(day, rule.end_time, rule.tz)
             if end > start and start < range_end and end > range_start:
@@ -132,9 +144,14 @@ def windows_build(
                 )
             day += timedelta(days=7)
     blocked: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    # Closures of one location cut only the windows at that location (an organization-wide one,
+    # with no location, cuts like blocked time).
+    closed: dict[tuple[uuid.UUID, uuid.UUID], list[tuple[datetime, datetime]]] = defaultdict(list)
     for exc in exceptions:
-        if exc.kind == "blocked":
+        if exc.kind == "blocked" or (exc.kind == "closed" and exc.location_id is None):
             blocked[exc.practitioner_id].append((exc.start, exc.end))
+        elif exc.kind == "closed":
+            closed[(exc.practitioner_id, exc.location_id)].append((exc.start, exc.end))
         elif exc.location_id is not None and exc.tz is not None:
             if exc.start < range_end and exc.end > range_start:
                 windows[exc.practitioner_id].append(
@@ -150,7 +167,10 @@ def windows_build(
     for practitioner_id, items in windows.items():
         cuts = merge(blocked.get(practitioner_id, []))
         for window in items:
-            window.free = subtract([(window.start, window.end)], cuts)
+            here = closed.get((practitioner_id, window.location_id))
+            window.free = subtract(
+                [(window.start, window.end)], merge(cuts + here) if here else cuts
+            )
     return windows
 
 

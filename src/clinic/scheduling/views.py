@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from clinic.core import timefmt
@@ -99,6 +99,9 @@ def calendar(request):
         "initialPatient": _initial_patient(actor, request.GET.get("patient")),
         "patientUrl": reverse("directory:patient", args=[_ID_PLACEHOLDER]),
         "canViewPatient": actor.has("patient.view"),
+        # the plan and invoice ids come with each appointment only when the actor may open them
+        "planUrl": reverse("care:plan", args=[_ID_PLACEHOLDER]),
+        "invoiceUrl": reverse("billing:invoice", args=[_ID_PLACEHOLDER]),
         "strings": _calendar_strings(),
     }
     return render(
@@ -145,6 +148,10 @@ def _calendar_strings() -> dict:
         "resourceWeek": _("week by column"),
         "list": _("list"),
         "moveRefused": _("Not moved:"),
+        "noSuchTime": _(
+            "%s does not exist on that day: the clocks go forward an hour. Choose a time after "
+            "the change."
+        ),
         "moved": _("Moved."),
         "automatic": _("Automatic"),
         "noRoom": _("No room"),
@@ -158,6 +165,8 @@ def _calendar_strings() -> dict:
         "updated": _("Updated."),
         "when": _("When"),
         "openChart": _("Open the patient's chart"),
+        "openPlan": _("Open the treatment plan"),
+        "openInvoice": _("Open the invoice"),
         "service": _("Service"),
         "practitioner": _("Practitioner"),
         "where": _("Where"),
@@ -405,6 +414,17 @@ def availability_edit(request, practitioner_id, block_pending=None):
             "exception_kinds": ExceptionKind.choices,
             "feeds": feeds,
             "can_manage": actor.has("availability.manage"),
+            "colleagues": [
+                p
+                for p in selectors.practitioners_for_calendar(actor)
+                if p.id != practitioner.id
+                and (
+                    actor.has("availability.view_all")
+                    or p.id in (selectors.practitioner_ids_scope(actor) or [])
+                )
+            ]
+            if actor.has("availability.manage")
+            else [],
             "can_feeds": actor.has("icsfeed.manage"),
             "new_feed_url": request.session.pop("new_feed_url", None),
             "block_pending": block_pending,
@@ -500,6 +520,47 @@ def availability_exception_add(request, practitioner_id):
         response = redirect(url)
         return response
     return redirect(url)
+
+
+@require_POST
+@page_requires("availability.manage")
+def availability_copy(request, practitioner_id):
+    """The weekly page's "Copy hours" form: a day onto other days, or this location's week onto
+    other practitioners (all or nothing; the refusal in words on the page)."""
+    from django.contrib import messages
+
+    try:
+        practitioner = _practitioner_or_404(request, practitioner_id)
+    except DomainError:
+        return _not_found(request)
+    location_id = request.POST.get("location_id") or None
+    raw_day = request.POST.get("from_weekday", "")
+    try:
+        made = services.availability_rules_copy(
+            actor=request.membership,
+            practitioner_id=practitioner.id,
+            location_id=location_id,
+            from_weekday=int(raw_day) if raw_day.isdigit() else None,
+            to_weekdays=[int(d) for d in request.POST.getlist("to_weekdays") if d.isdigit()],
+            to_practitioner_ids=request.POST.getlist("to_practitioner_ids"),
+        )
+    except DomainError as exc:
+        reasons = [
+            str(text)
+            for texts in (exc.details or {}).values()
+            if isinstance(texts, list)
+            for text in texts
+            if isinstance(text, str)
+        ]
+        messages.error(request, " ".join([exc.message, *reasons]))
+    else:
+        messages.success(
+            request,
+            ngettext("%(n)d period of hours copied.", "%(n)d periods of hours copied.", len(made))
+            % {"n": len(made)},
+        )
+    url = reverse("scheduling:availability_edit", args=[practitioner.id])
+    return redirect(f"{url}?location={location_id}" if location_id else url)
 
 
 @require_POST

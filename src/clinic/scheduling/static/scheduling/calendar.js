@@ -61,6 +61,18 @@
     const a = Math.abs(off);
     return `${wallOf(instant, tz)}${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
   }
+  // A wall time the zone skips (the hour the clocks go forward) has no instant: Intl would make
+  // it another hour silently. It is sent as typed with the zone's offset before the change, so
+  // the server refuses it in words; the calendar refuses a drag there before asking anything.
+  const fullWall = (wall) => (wall.length === 16 ? wall + ":00" : wall);
+  const wallExists = (wall, tz) => wallOf(instantOf(wall, tz), tz) === fullWall(wall);
+  function apiIso(wall, tz) {
+    const instant = instantOf(wall, tz);
+    if (wallExists(wall, tz)) return isoWithOffset(instant, tz);
+    const off = offsetMinutes(instant, tz);
+    const a = Math.abs(off);
+    return `${fullWall(wall)}${off < 0 ? "-" : "+"}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+  }
   // widget Date → wall string (the widget's Dates read as the wall time in the browser's zone)
   const floating = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
   // the widget's zone: the grid zone's offset now, so that its "now" line is the clinic's now
@@ -69,7 +81,7 @@
     const a = Math.abs(off);
     return `${off < 0 ? "-" : "+"}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
   }
-  const apiTime = (wall) => isoWithOffset(instantOf(wall, zone), zone);
+  const apiTime = (wall) => apiIso(wall, zone);
 
   // --- API -----------------------------------------------------------------------------------
   async function api(method, path, body) {
@@ -448,6 +460,13 @@
     const a = info.event.extendedProps.appointment;
     const body = { start: apiTime(floating(info.event.start)), end: apiTime(floating(info.event.end)) };
     const newWall = { start: floating(info.event.start), end: floating(info.event.end) };
+    // dropped into the hour the clocks skip: refused in words, the event back where it was
+    const skipped = [newWall.start, newWall.end].find((w) => !wallExists(w, zone));
+    if (skipped) {
+      info.revert();
+      say(S.moveRefused + " " + S.noSuchTime.replace("%s", skipped.slice(11, 16)));
+      return;
+    }
     if (info.newResource) {
       const rid = info.newResource.id;
       if (rid.startsWith("pr:") && rid.slice(3) !== a.practitioner.id) body.practitioner_id = rid.slice(3);
@@ -606,7 +625,7 @@
 
   function bookingBody() {
     const tz = bookingZone();
-    const apiTime = (wall) => isoWithOffset(instantOf(wall, tz), tz);
+    const apiTime = (wall) => apiIso(wall, tz);
     const body = {
       practitioner_id: f("practitioner_id").value,
       patient_id: f("patient_id").value || null,
@@ -699,12 +718,16 @@
     if (a.cancel_reason) add(S.reason, a.cancel_reason);
     const links = el("event-links");
     links.innerHTML = "";
-    if (a.patient && a.patient.id && cfg.canViewPatient) {
+    const addLink = (url, id, text) => {
       const link = document.createElement("a");
-      link.href = cfg.patientUrl.replace("00000000-0000-0000-0000-000000000000", a.patient.id);
-      link.textContent = S.openChart;
+      link.href = url.replace("00000000-0000-0000-0000-000000000000", id);
+      link.textContent = text;
       links.appendChild(link);
-    }
+    };
+    if (a.patient && a.patient.id && cfg.canViewPatient) addLink(cfg.patientUrl, a.patient.id, S.openChart);
+    // the API names them only when this member may open them
+    if (a.plan_id) addLink(cfg.planUrl, a.plan_id, S.openPlan);
+    if (a.invoice_id) addLink(cfg.invoiceUrl, a.invoice_id, S.openInvoice);
     el("event-errors").textContent = "";
     el("event-reason").value = "";
     eventDialog.querySelector("input[name=scope][value=this]").checked = true;
@@ -817,7 +840,7 @@
     if (!ef("start").value) missing.start = [S.required];
     if (Object.keys(missing).length) { editErrorsShow(missing, ""); return; }
     const tz = zoneOf(a);
-    const at = (time) => isoWithOffset(instantOf(`${ef("date").value}T${time}:00`, tz), tz);
+    const at = (time) => apiIso(`${ef("date").value}T${time}:00`, tz);
     const body = { start: at(ef("start").value), notify: ef("notify").checked };
     body.override_availability = cfg.canOverride && ef("override") ? ef("override").checked : false;
     if (ef("end").value) body.end = at(ef("end").value);
