@@ -133,3 +133,32 @@ def test_progress_counts_and_pace(api, owner_a, plan_payload, world):
     # 2 per week for two weeks: 4 expected, none held
     assert progress["expected_by_now"] == 4
     assert progress["on_track"] is False
+
+
+def test_a_week_without_free_slots_offers_the_waitlist(client, owner_a, world, plan):
+    """The planner finds no free slot in a week: "Add to waitlist" opens the waitlist form with
+    the patient and the plan's service already chosen; a week with hours does not offer it."""
+    from datetime import time
+
+    from clinic.core.tenancy import tenant_context
+    from clinic.scheduling.models import AvailabilityRule
+    from tests.care.conftest import monday
+
+    client.force_login(owner_a.user)
+    week = monday(2).isoformat()
+    full = client.get(f"/plans/{plan['id']}/planner/?week={week}").content.decode()
+    assert 'id="planner-waitlist"' in full
+    link = f"/waitlist/add/?patient={world.patient.id}&amp;service={world.service.id}"
+    assert link in full
+    form = client.get(link.replace("&amp;", "&")).content.decode()
+    assert f'<option value="{world.service.id}" selected>' in form
+    with tenant_context(owner_a.org.id):
+        AvailabilityRule.objects.create(
+            practitioner_id=world.practitioner.id,
+            location_id=world.location.id,
+            weekday=1,
+            start_time=time(9),
+            end_time=time(12),
+        )
+    free = client.get(f"/plans/{plan['id']}/planner/?week={week}").content.decode()
+    assert "slot-button" in free and 'id="planner-waitlist"' not in free

@@ -15,9 +15,9 @@ from clinic.care.schemas import (
     ConsultationUpdate,
     PlanCreate,
     PlanOut,
+    PlanStatusIn,
     PlanUpdate,
     ScheduleIn,
-    StatusIn,
 )
 
 router = Router(tags=["care"])
@@ -68,7 +68,7 @@ def plan_delete(request, plan_id: UUID):
 
 @router.post("/treatment-plans/{plan_id}/status", response=PlanOut)
 @require("treatment_plan.status")
-def plan_status(request, plan_id: UUID, payload: StatusIn):
+def plan_status(request, plan_id: UUID, payload: PlanStatusIn):
     plan = selectors.plan_for_actor(request.auth, plan_id)
     services.plan_status_set(
         actor=request.auth, plan=plan, status=payload.status, reason=payload.reason
@@ -155,7 +155,7 @@ def consultation_schedule(request, consultation_id: UUID, payload: ScheduleIn):
 
 @router.post("/consultations/{consultation_id}/status", response=ConsultationOut)
 @require("consultation.manage")
-def consultation_status(request, consultation_id: UUID, payload: StatusIn):
+def consultation_status(request, consultation_id: UUID, payload: PlanStatusIn):
     consultation = selectors.consultation_for_actor(request.auth, consultation_id)
     services.consultation_status_set(
         actor=request.auth, consultation=consultation, status=payload.status, reason=payload.reason

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Func, Q
 from django.db.models.lookups import Exact
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinic.care.status import ConsultationStatus, PlanStatus
 from clinic.core.models import TenantModel
@@ -43,11 +44,11 @@ class FrequencyUnit(models.TextChoices):
 
 
 class GoalStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    ACHIEVED = "achieved", _("Achieved")
-    PARTIALLY_ACHIEVED = "partially_achieved", _("Partially achieved")
-    NOT_ACHIEVED = "not_achieved", _("Not achieved")
-    DROPPED = "dropped", _("Dropped")
+    OPEN = "open", pgettext_lazy("goal status", "Open")
+    ACHIEVED = "achieved", pgettext_lazy("goal status", "Achieved")
+    PARTIALLY_ACHIEVED = "partially_achieved", pgettext_lazy("goal status", "Partially achieved")
+    NOT_ACHIEVED = "not_achieved", pgettext_lazy("goal status", "Not achieved")
+    DROPPED = "dropped", pgettext_lazy("goal status", "Dropped")
 
 
 class TreatmentPlan(TenantModel):

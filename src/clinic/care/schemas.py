@@ -46,14 +46,14 @@ class PlanUpdate(Schema):
     notes: str | None = None
 
 
-class StatusIn(Schema):
+class PlanStatusIn(Schema):
     # Required by the services (422 naming it); optional here so that an unknown id is a 404
     # before the body is judged.
     status: str = ""
     reason: str = Field("", max_length=500)
 
 
-class Ref(Schema):
+class CareRef(Schema):
     id: UUID
     name: str
 
@@ -76,10 +76,10 @@ class PlanOut(Schema):
     id: UUID
     title: str
     status: str
-    patient: Ref
-    practitioner: Ref
-    service: Ref | None
-    location: Ref | None
+    patient: CareRef
+    practitioner: CareRef
+    service: CareRef | None
+    location: CareRef | None
     modality: str
     start_date: date
     end_date: date | None
@@ -97,7 +97,7 @@ class PlanOut(Schema):
 
 
 class ConsultationCreate(Schema):
-    planned_start: datetime | None = None  # required: checked by the service (see StatusIn)
+    planned_start: datetime | None = None  # required: checked by the service (see PlanStatusIn)
     duration_minutes: int | None = None
     type: str | None = None
     location_id: UUID | None = None
@@ -130,8 +130,8 @@ class ConsultationOut(Schema):
     planned_end: datetime
     duration_minutes: int
     modality: str
-    practitioner: Ref
-    location: Ref | None
+    practitioner: CareRef
+    location: CareRef | None
     appointment_id: UUID | None
     notes: str
 
@@ -152,7 +152,8 @@ class BulkOperation(Schema):
 
 
 class BulkIn(Schema):
-    operations: list[BulkOperation] = Field(default_factory=list, max_length=200)  # see StatusIn
+    # see PlanStatusIn
+    operations: list[BulkOperation] = Field(default_factory=list, max_length=200)
     atomic: bool = True
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -252,3 +252,13 @@ def patient_plans_timeline(
         )
         for plan in rows
     ]
+
+
+def plan_of_appointment(actor: Membership) -> Subquery:
+    """The id of the treatment plan (one the actor may see) that the outer appointment
+    (`OuterRef("pk")`) was scheduled for, as a subquery: the calendar adds it to every item."""
+    return Subquery(
+        plans_visible_to(actor)
+        .filter(consultations__appointment_id=OuterRef("pk"))
+        .values("id")[:1]
+    )

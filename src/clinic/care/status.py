@@ -11,14 +11,13 @@ set to them by `consultation_follow_appointment`, never by hand, so the two neve
 from __future__ import annotations
 
 from django.db import models
-from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 
 class PlanStatus(models.TextChoices):
     DRAFT = "draft", pgettext_lazy("plan status", "Draft")
     ACTIVE = "active", pgettext_lazy("plan status", "Active")
-    ON_HOLD = "on_hold", _("On hold")
+    ON_HOLD = "on_hold", pgettext_lazy("plan status", "On hold")
     COMPLETED = "completed", pgettext_lazy("plan status", "Completed")
     CANCELLED = "cancelled", pgettext_lazy("plan status", "Cancelled")
 
@@ -37,7 +36,7 @@ class ConsultationStatus(models.TextChoices):
     SCHEDULED = "scheduled", pgettext_lazy("consultation status", "Scheduled")
     COMPLETED = "completed", pgettext_lazy("consultation status", "Completed")
     CANCELLED = "cancelled", pgettext_lazy("consultation status", "Cancelled")
-    MISSED = "missed", _("Missed")
+    MISSED = "missed", pgettext_lazy("consultation status", "Missed")
 
 
 # Transitions a person may ask for. Scheduling goes through `consultation_schedule` (it books the

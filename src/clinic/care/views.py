@@ -252,6 +252,9 @@ def _planner_context(request, plan, *, week: str | None = None, errors=None, res
         "can_manage": actor.has("consultation.manage"),
         "can_schedule": actor.has("consultation.schedule"),
         "patient_name": patient_name(plan.patient),
+        # a week without a free slot: offer the waitlist, prefilled with patient and service
+        "week_full": plan.service_id is not None and not any(slots_by_day.values()),
+        "can_waitlist": actor.has("waitlist.manage"),
     }
 
 
