@@ -441,6 +441,10 @@ def parser_build() -> argparse.ArgumentParser:
 
     operations_parsers_add(sub)  # backup, restore, check
 
+    from clinic.audit.cli import parsers_add as audit_parsers_add
+
+    audit_parsers_add(sub)  # audit partitions, detach
+
     s = sub.add_parser("manage", help="Django's manage.py", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -470,6 +474,9 @@ def _module_commands() -> None:
     from clinic.core.operations import COMMANDS as operations_commands
 
     COMMANDS.update(operations_commands)
+    from clinic.audit.cli import COMMANDS as audit_commands
+
+    COMMANDS.update(audit_commands)
 
 
 _module_commands()

@@ -151,7 +151,7 @@ def _security_state(conninfo: str, app_role: str) -> dict:
             "rls": rows(
                 "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
             ),
             "policies": rows(
                 "SELECT tablename, policyname, coalesce(qual, ''), coalesce(with_check, '') "

@@ -45,3 +45,14 @@ def audit_record(
         ]
     )
     return event
+
+
+MONTHS_AHEAD = 3
+
+
+def partitions_ensure(months_ahead: int = MONTHS_AHEAD) -> int:
+    """Create the audit log's monthly partitions up to `months_ahead` months from now (an
+    owner-run database function: the application role cannot create tables); how many made."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT app_audit_partitions_ensure(%s)", [months_ahead])
+        return cur.fetchone()[0]

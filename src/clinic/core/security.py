@@ -19,6 +19,9 @@ DEFAULT_USING = f"organization_id = {CURRENT_ORG}"
 
 # Tables the application may read and append to, never change.
 APPEND_ONLY_TABLES = ("audit_auditevent",)
+# Tables partitioned by month (audit/migrations/0002): their partitions get no grant of their own.
+PARTITIONED_TABLES = ("audit_auditevent",)
+PARTITION_FUNCTIONS = ("app_audit_partitions_ensure(integer)",)
 
 # Columns the application may write but never read: SELECT is granted on every other column.
 WRITE_ONLY_COLUMNS = {"accounts.User": ("password",)}
@@ -162,6 +165,42 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn
        AND app_two_factor_caller_manages()
 $fn$;
 """
+# Erasure of a patient's personal data (clinic/privacy): the audit log stays append-only for the
+# application, but the images of the erased rows must not keep what was erased. This function,
+# owned by the owner role, replaces the named columns' values with "erased" in the before/after
+# images of the given rows of one table, in the organization in context only, and only for an
+# active owner or admin of it (checked here, in the database, not only by the caller).
+ERASURE_SQL = r"""
+CREATE OR REPLACE FUNCTION app_jsonb_erase(doc jsonb, keys text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT CASE WHEN doc IS NULL THEN NULL ELSE doc || coalesce((
+        SELECT jsonb_object_agg(k, to_jsonb('erased'::text)) FROM unnest(keys) k
+         WHERE doc ? k AND jsonb_typeof(doc -> k) <> 'null'
+           AND doc -> k NOT IN ('""'::jsonb, '{}'::jsonb, '[]'::jsonb)), '{}'::jsonb) END
+$fn$;
+
+CREATE OR REPLACE FUNCTION app_audit_pseudonymise(p_table text, p_ids text[], p_columns text[])
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+DECLARE
+    org uuid := NULLIF(current_setting('app.org_id', true), '')::uuid;
+    changed bigint;
+BEGIN
+    IF org IS NULL OR NOT app_two_factor_caller_manages() THEN
+        RAISE EXCEPTION 'only an owner or admin of the organization may pseudonymise its audit log'
+            USING ERRCODE = '42501';
+    END IF;
+    UPDATE audit_auditevent e
+       SET before = app_jsonb_erase(e.before, p_columns),
+           after = app_jsonb_erase(e.after, p_columns)
+     WHERE e.organization_id = org AND e.object_type = p_table AND e.object_id = ANY(p_ids);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END
+$fn$;
+"""
+ERASURE_FUNCTIONS = ("app_audit_pseudonymise(text, text[], text[])",)
+
 TWO_FACTOR_FUNCTIONS = (
     "app_two_factor_caller_manages()",
     "app_two_factor_reset(uuid)",
@@ -349,6 +388,18 @@ def database_secure(*, using: str = "owner", app_role: str | None = None) -> Non
                 sql.Identifier(table), app
             )
         )
+    # Partitions (the audit log's months) are reached through their parent only, under its
+    # policy and grants: the blanket grant above must not reach them directly.
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s)",
+            [list(PARTITIONED_TABLES)],
+        )
+        partitions = [row[0] for row in cur.fetchall()]
+    statements += [
+        sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name), app) for name in partitions
+    ]
     for label, columns in WRITE_ONLY_COLUMNS.items():
         model = apps.get_model(label)
         readable = [f.column for f in model._meta.concrete_fields if f.column not in columns]
@@ -365,12 +416,15 @@ def database_secure(*, using: str = "owner", app_role: str | None = None) -> Non
     statements.append(sql.SQL(SESSION_SQL))
     statements.append(sql.SQL(TASK_SQL))
     statements.append(sql.SQL(TWO_FACTOR_SQL))
+    statements.append(sql.SQL(ERASURE_SQL))
     statements.append(sql.SQL(USER_SESSION_SQL))
     for signature in (
         *HASH_ACCESS_FUNCTIONS,
         *SESSION_FUNCTIONS,
         *TWO_FACTOR_FUNCTIONS,
         *USER_SESSION_FUNCTIONS,
+        *ERASURE_FUNCTIONS,
+        *PARTITION_FUNCTIONS,
     ):
         statements += [
             sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sql.SQL(signature)),
