@@ -76,8 +76,11 @@ def test_statement_csv_escapes_references_and_reasons(api, owner_a):
         )
         assert response.status_code == 201, response.content
     assert len(payments) == len(FORMULAS)
+    # the clinic's day may already be tomorrow in UTC terms (Paris at 23:30 UTC): a window
+    # around today, not one ending on the UTC date
     today = dt.date.today()
-    query = f"patient_id={patient.id}&date_from={today - dt.timedelta(days=2)}&date_to={today}"
+    window = f"date_from={today - dt.timedelta(days=2)}&date_to={today + dt.timedelta(days=2)}"
+    query = f"patient_id={patient.id}&{window}"
     response = api.get(f"statements?{query}&format=csv", owner_a)
     assert response.status_code == 200
     _assert_no_formula(_cells(response.content), FORMULAS)

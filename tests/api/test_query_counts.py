@@ -52,10 +52,18 @@ OBJECT_OF = {
     "series_id": "scheduling.AppointmentSeries",
     "hold_id": "scheduling.Hold",
     "rule_id": "scheduling.AvailabilityRule",
+    "time_off_id": "scheduling.TimeOff",
+    "closure_id": "scheduling.Closure",
     "plan_id": "care.TreatmentPlan",
     "consultation_id": "care.Consultation",
     "encounter_id": "clinical.Encounter",
     "note_id": "clinical.ClinicalNote",
+    "allergy_id": "clinical.Allergy",
+    "alert_id": "clinical.Alert",
+    "condition_id": "clinical.Condition",
+    "observation_id": "clinical.Observation",
+    "entry_id": "waitlist.WaitlistEntry",
+    "offer_id": "waitlist.WaitlistOffer",
 }
 # a child parameter -> (its model, {parent parameter: the child's attribute naming the parent})
 NESTED_IN = {

@@ -15,7 +15,14 @@ import pytest
 
 from clinic.api.main import api as ninja_api
 
-PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/invitations/accept")}
+PUBLIC_ROUTES = {
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/invitations/accept"),
+    # a waitlist offer's link: the secret in the URL is the patient's only credential
+    ("GET", "/api/v1/offer-links/{token}"),
+    ("POST", "/api/v1/offer-links/{token}/accept"),
+    ("POST", "/api/v1/offer-links/{token}/decline"),
+}
 
 
 def _routes() -> list[tuple[str, str, bool]]:
@@ -99,6 +106,18 @@ def _notifications_object(persona, kind):
         return Delivery.objects.first().id
 
 
+def _waitlist(kind):
+    from tests.waitlist.rows import other_org_object
+
+    return other_org_object(kind)
+
+
+def _unknown_offer_token(persona):
+    """A public offer link's secret is its own credential, not another clinic's id: an unknown
+    one is a 404 (the walk checks that no other clinic's offer is reached by guessing)."""
+    return f"wlo_{uuid.uuid4().hex}"
+
+
 def _session_of(persona):
     """A browser session of clinic B's owner (sign-in records it; clinic.accounts.user_sessions)."""
     from django.test import Client
@@ -151,10 +170,19 @@ OTHER_ORG_OBJECTS = {
     "rule_id": _scheduling("rule_id"),
     "exception_id": _scheduling("exception_id"),
     "feed_id": _scheduling("feed_id"),
+    "time_off_id": _scheduling("time_off_id"),
+    "closure_id": _scheduling("closure_id"),
     "plan_id": _care("plan_id"),
     "consultation_id": _care("consultation_id"),
     "encounter_id": _clinical("encounter_id"),
     "note_id": _clinical("note_id"),
+    "allergy_id": _clinical("allergy_id"),
+    "alert_id": _clinical("alert_id"),
+    "condition_id": _clinical("condition_id"),
+    "observation_id": _clinical("observation_id"),
+    "entry_id": _waitlist("entry_id"),
+    "offer_id": _waitlist("offer_id"),
+    "token": _unknown_offer_token,
 }
 
 

@@ -6,6 +6,9 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
+        from clinic.accounts import privacy
+
+        privacy.register()  # its personal data and retention rules (core/privacy.py)
         from django.contrib.auth.signals import user_logged_in, user_logged_out
 
         from clinic.accounts import user_sessions

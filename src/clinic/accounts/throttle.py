@@ -28,6 +28,7 @@ from axes.models import AccessAttempt, AccessFailureLog
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.db.models import Count, Max, Min, Sum
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,7 +43,10 @@ def login_username(request, credentials: dict | None) -> str | None:
     credentials = credentials or {}
     value = credentials.get("username") or credentials.get("email")
     if value is None and request is not None:
-        value = request.POST.get("email")
+        try:
+            value = request.POST.get("email")
+        except MultiPartParserError:
+            value = None  # the view answers 400 for the unreadable body; count nothing here
     return (value or "").strip().lower() or None
 
 

@@ -7,6 +7,7 @@ import logging
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, DataError
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -94,6 +95,11 @@ def errors_register(api) -> None:
     @api.exception_handler(RequestDataTooBig)
     def too_large(request, exc):
         return respond(request, 413, "request_too_large", _("The request body is too large."), None)
+
+    @api.exception_handler(MultiPartParserError)
+    def unreadable_body(request, exc):
+        # a multipart Content-Type without a usable boundary: the client's request, not our 500
+        return respond(request, 400, "bad_request", _("The request body could not be read."), None)
 
     def invalid_value(request, exc):
         # The last wall behind the schemas' own checks (clinic.api.types): a value PostgreSQL

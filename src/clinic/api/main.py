@@ -7,8 +7,15 @@ from ninja import NinjaAPI
 from clinic.api.auth import MembershipAuth
 from clinic.api.docs import StaffSwagger
 from clinic.api.errors import errors_register
+from clinic.api.openapi import errors_document
 
-api = NinjaAPI(
+
+class ClinicAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        return errors_document(super().get_openapi_schema(*args, **kwargs))
+
+
+api = ClinicAPI(
     title="Clinic API",
     version="1",
     urls_namespace="api",
@@ -31,7 +38,10 @@ def routers_register() -> None:
     from clinic.directory.api import router as directory_router
     from clinic.directory.chart_api import router as chart_router
     from clinic.notifications.api import router as notifications_router
+    from clinic.privacy.api import router as privacy_router
     from clinic.scheduling.api import router as scheduling_router
+    from clinic.scheduling.time_off_api import router as time_off_router
+    from clinic.waitlist.api import router as waitlist_router
 
     api.add_router("", accounts_router)
     api.add_router("", sessions_router)
@@ -42,8 +52,11 @@ def routers_register() -> None:
     api.add_router("", chart_router)
     api.add_router("", notifications_router)
     api.add_router("", scheduling_router)
+    api.add_router("", time_off_router)
     api.add_router("", care_router)
     api.add_router("", clinical_router)
+    api.add_router("", waitlist_router)
+    api.add_router("", privacy_router)
 
 
 routers_register()

@@ -21,6 +21,8 @@ from clinic.billing.schemas import (
     BalanceOut,
     BillAppointmentsIn,
     BillAppointmentsOut,
+    BillingSettingsIn,
+    BillingSettingsOut,
     ClaimCreate,
     ClaimDecide,
     ClaimFilters,
@@ -48,8 +50,6 @@ from clinic.billing.schemas import (
     ReasonIn,
     RefundIn,
     RefundOut,
-    SettingsIn,
-    SettingsOut,
     StatementQuery,
     TaxRateFilters,
     TaxRateIn,
@@ -299,15 +299,15 @@ def tax_rate_update(request, tax_rate_id: UUID, payload: TaxRatePatch):
 billing = Router(tags=["billing"])
 
 
-@billing.get("/settings", response=SettingsOut)
+@billing.get("/settings", response=BillingSettingsOut)
 @require("invoice.view")
 def settings_get(request):
     return selectors.billing_settings(request.auth.organization_id)
 
 
-@billing.patch("/settings", response=SettingsOut)
+@billing.patch("/settings", response=BillingSettingsOut)
 @require("billing.settings")
-def settings_update(request, payload: SettingsIn):
+def settings_update(request, payload: BillingSettingsIn):
     return services.billing_settings_update(actor=request.auth, data=_data(payload))
 
 

@@ -536,10 +536,10 @@ class InsurancePolicy(TenantModel):
 
 class ClaimStatus(models.TextChoices):
     DRAFT = "draft", pgettext_lazy("claim status", "Draft")
-    SUBMITTED = "submitted", _("Submitted")
-    APPROVED = "approved", _("Approved")
-    PARTIALLY_APPROVED = "partially_approved", _("Partially approved")
-    DENIED = "denied", _("Denied")
+    SUBMITTED = "submitted", pgettext_lazy("claim status", "Submitted")
+    APPROVED = "approved", pgettext_lazy("claim status", "Approved")
+    PARTIALLY_APPROVED = "partially_approved", pgettext_lazy("claim status", "Partially approved")
+    DENIED = "denied", pgettext_lazy("claim status", "Denied")
     PAID = "paid", pgettext_lazy("claim status", "Paid")
 
 

@@ -491,7 +491,7 @@ class TaxRateFilters(Schema):
     active: bool | None = None
 
 
-class SettingsIn(In):
+class BillingSettingsIn(In):
     invoice_number_format: str | None = Field(None, max_length=50)
     credit_note_number_format: str | None = Field(None, max_length=50)
     payment_terms_days: int | None = Field(None, ge=0, le=365)
@@ -500,7 +500,7 @@ class SettingsIn(In):
     practitioners_see_own_invoices: bool | None = None
 
 
-class SettingsOut(Schema):
+class BillingSettingsOut(Schema):
     invoice_number_format: str
     credit_note_number_format: str
     payment_terms_days: int

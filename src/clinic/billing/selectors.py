@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -969,3 +969,13 @@ def login_billing(actor: Membership, *, limit: int = 10) -> LoginBilling:
         .order_by("-issue_date", "-number", "-id")[:limit]
     )
     return LoginBilling(currency=_org_currency(), balance=balance, invoices=invoices)
+
+
+def invoice_of_appointment(actor: Membership) -> Subquery:
+    """The id of the invoice (one the actor may see) billing the outer appointment
+    (`OuterRef("pk")`), as a subquery: the calendar adds it to every item."""
+    return Subquery(
+        invoices_visible_to(actor)
+        .filter(appointment_links__appointment_id=OuterRef("pk"))
+        .values("id")[:1]
+    )

@@ -126,3 +126,9 @@ def _record_claim(*, organization_id, membership_id, key, fingerprint, method, p
         )
         row = cur.fetchone()
     return row[0] if row else None
+
+
+def idempotency_purge(cutoff) -> int:
+    """Stored responses older than `cutoff` (a client retries within minutes, not days); they
+    may hold personal data returned by the original request."""
+    return IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()[0]
