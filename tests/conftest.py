@@ -298,11 +298,18 @@ def api(client, db):
     """JSON helpers over Django's test client: api.get(path, persona) etc."""
 
     class Api:
-        def _call(self, method, path, persona=None, json=None, headers=None):
+        def _call(self, method, path, persona=None, json=None, headers=None, files=None):
             kwargs = dict(persona.headers if persona else {})
             kwargs.update(headers or {})
             url = path if path.startswith("/") else f"/api/v1/{path}"
-            if json is not None:
+            if files is not None:  # multipart: {"field": (name, bytes, content type)}
+                from django.core.files.uploadedfile import SimpleUploadedFile
+                from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+                parts = {k: SimpleUploadedFile(*v) for k, v in files.items()}
+                kwargs["data"] = encode_multipart(BOUNDARY, parts)
+                kwargs["content_type"] = MULTIPART_CONTENT
+            elif json is not None:
                 import json as _json
 
                 kwargs["data"] = json if isinstance(json, str | bytes) else _json.dumps(json)
@@ -317,6 +324,9 @@ def api(client, db):
 
         def patch(self, path, persona=None, json=None, **kw):
             return self._call("patch", path, persona, json=json if json is not None else {}, **kw)
+
+        def put(self, path, persona=None, json=None, **kw):
+            return self._call("put", path, persona, json=json if json is not None else {}, **kw)
 
         def delete(self, path, persona=None, **kw):
             return self._call("delete", path, persona, **kw)

@@ -137,3 +137,21 @@ def clinical_rows(persona, api):
     from tests.clinical.factories import clinical_rows as make
 
     make(persona)
+
+
+@row_maker
+def waitlist_rows(persona, api):
+    from tests.waitlist.rows import waitlist_rows as make
+
+    make(persona, api)
+
+
+@row_maker
+def privacy_rows(persona, api):
+    from clinic.privacy.services import erasure_request
+    from tests.directory import factories
+
+    patient = factories.patient(persona, given_name="Erasable")
+    erasure_request(
+        actor=factories.actor_of(persona), patient_id=patient.id, reason="RLS row maker"
+    )

@@ -11,6 +11,8 @@ urlpatterns = [
     path("billing/", include("clinic.billing.urls")),
     path("notifications/", include("clinic.notifications.urls")),
     path("plans/", include("clinic.care.urls")),
+    path("waitlist/", include("clinic.waitlist.urls")),
+    path("", include("clinic.privacy.urls")),
     path("", include("clinic.clinical.urls")),
     path("", include("clinic.scheduling.urls")),
     path("", include("clinic.directory.urls")),

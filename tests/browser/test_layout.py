@@ -23,6 +23,14 @@ def _language(page, code: str) -> None:
         page.select_option("#language-select", code)
 
 
+def _location_rename(owner, location, name):
+    from clinic.core.tenancy import tenant_context
+
+    with tenant_context(owner.org.id):
+        location.name = name
+        location.save(update_fields=["name"])
+
+
 def _invoice(owner, patient):
     from tests.billing import factories as billing
 
@@ -48,6 +56,8 @@ def test_phone_menu_collapses_and_no_page_scrolls_sideways(phone_page, committed
     owner = committed_persona("owner")
     clinic = clinic_build(owner)
     invoice = _invoice(owner, clinic.patients[0])
+    # names as long as a busy clinic's: a select sizes itself to its longest option
+    _location_rename(owner, clinic.location, "Scheduling site 12345 – Rue du Faubourg Saint-Antoine")
     page = phone_page
     login(page, owner)
     nav = page.get_by_role("navigation", name="Main")
@@ -69,6 +79,9 @@ def test_phone_menu_collapses_and_no_page_scrolls_sideways(phone_page, committed
         "/plans/",
         "/practitioners/",
         "/audit/",
+        f"/patients/{clinic.patients[0].id}/privacy/",
+        "/waitlist/settings/",
+        f"/availability/{clinic.practitioner.id}/",
     ):
         page.goto(path)
         page.wait_for_load_state("networkidle")
@@ -151,6 +164,9 @@ def test_key_pages_have_no_serious_accessibility_violation(
         "members": "/members/",
         "settings": "/settings/organization/",
         "audit log": "/audit/",
+        "personal data": f"/patients/{patient.id}/privacy/",
+        "waitlist settings": "/waitlist/settings/",
+        "availability": f"/availability/{clinic.practitioner.id}/",
     }.items():
         page.goto(path)
         page.wait_for_load_state("networkidle")

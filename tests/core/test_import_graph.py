@@ -28,6 +28,8 @@ DOMAIN = [
     "clinical",
     "billing",
     "notifications",
+    "waitlist",
+    "privacy",
 ]
 PRESENTATION = {
     "api",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.utils import translation
 
 from clinic.core import timefmt
@@ -477,7 +478,10 @@ def test_an_appointment_in_a_second_zone_is_named_in_messages(smtp, run_tasks): 
         far = Location.objects.get(name="Far site")
     w.location = far
     w.zone = ST_JOHNS
-    _booked(w)
+    # the confirmation goes out at once only outside the patient's quiet hours (21:00–08:00 at
+    # the location): book at a fixed daytime moment, whatever hour the suite runs
+    with time_machine.travel(dt.datetime(2026, 12, 1, 14, 0, tzinfo=UTC), tick=True):
+        _booked(w)
     run_tasks()
     subjects = [plain(m["Subject"]) for m in smtp.parsed()]
     assert any("Tuesday, 3 December 2030, 3:00 PM (St John’s)" in s for s in subjects), subjects

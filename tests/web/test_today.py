@@ -146,7 +146,8 @@ def test_practitioner_sees_my_day_only(client, day):
     # Dr Two's patient is not on Dr One's day
     assert day.patients[2].display_name not in html
     assert f'data-alerts-for="{day.patients[0].id}"' in html
-    assert "Notes still to write" not in html  # until the clinical module exists
+    # the clinical record's paperwork: nothing to write on this day's data
+    assert "Notes still to write" in html and 'id="no-notes-to-write"' in html
     assert "Check in" not in html
 
 

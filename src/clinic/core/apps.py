@@ -13,4 +13,21 @@ class CoreConfig(AppConfig):
         from clinic.core.wakeup import workers_wake
 
         logging_configure()
+        _retention_register()
         task_enqueued.connect(workers_wake, dispatch_uid="clinic.core.wake")
+
+
+def _retention_register() -> None:
+    from datetime import timedelta
+
+    from django.utils.translation import gettext_lazy as _
+
+    from clinic.core.idempotency import idempotency_purge
+    from clinic.core.privacy import retention_rule
+
+    retention_rule(
+        "core.idempotency_keys",
+        holds=_("Stored responses of API writes (Idempotency-Key)"),
+        keep=timedelta(days=1),
+        purge=idempotency_purge,
+    )

@@ -16,8 +16,11 @@ NAVIGATION = [
     (
         _("Clinic"),
         [
+            (_("Waitlist"), "waitlist:board", "waitlist.view"),
             (_("Practitioners"), "directory:practitioners", "practitioner.view"),
             (_("Availability"), "scheduling:availability", "availability.view"),
+            (_("Time off"), "scheduling:time_off", "time_off.view"),
+            (_("Closures"), "scheduling:closures", "closure.manage"),
             (_("Services"), "directory:services", "service.view"),
             (_("Locations"), "directory:locations", "location.view"),
             (_("Contacts"), "directory:contacts", "contact.view"),

@@ -3,7 +3,8 @@
 - front desk (members who schedule for everyone: assistant, manager, owner, admin): the day's
   appointments by practitioner with Confirm / Check in / No-show / Cancel, who is waiting,
   the unconfirmed, unpaid invoices of the day's patients, messages that failed;
-- practitioner: "My day" (their own appointments);
+- practitioner: "My day" (their own appointments), the notes still to write (completed visits of
+  the last 14 days without a signed note) and the notes awaiting their co-signature;
 - owner, admin, manager (`report.view`): the day's figures;
 - patient: their next appointments, their balance and their invoices.
 
@@ -22,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from clinic.accounts.roles import Role
 from clinic.billing import selectors as billing_selectors
+from clinic.clinical import selectors as clinical_selectors
 from clinic.core import timefmt
 from clinic.core.errors import Conflict, DomainError
 from clinic.notifications import selectors as notification_selectors
@@ -110,14 +112,26 @@ def today(request):
         "next_day": (day + dt.timedelta(days=1)).isoformat(),
         "now": now,
         "can_book": membership.has("appointment.book"),
-        "notes_to_write": None,  # filled by the clinical notes module, hidden until then
+        "notes_to_write": None,
+        "cosign_queue": None,
     }
+    if sections["my_day"] and membership.has("note.write"):
+        # the practitioner's paperwork: visits without their signed note, notes to co-sign
+        context["notes_to_write"] = clinical_selectors.notes_to_write(membership, now=now)
+        context["cosign_queue"] = list(clinical_selectors.cosign_queue(membership)[:50])
     if sections["desk"] or sections["my_day"] or sections["figures"]:
         appointments = scheduling_selectors.day_appointments(actor=membership, day=day)
         for a in appointments:
             _decorate(a, now=now, membership=membership)
         context["appointments"] = appointments
         context["figures"] = scheduling_selectors.day_figures(appointments)
+    if sections["my_day"]:
+        # what must be seen before each visit: serious allergies and danger alerts
+        serious = clinical_selectors.serious_items_for(
+            membership, list({a.patient_id for a in appointments if a.patient_id})
+        )
+        for a in appointments:
+            a.serious = serious.get(a.patient_id, [])
     if sections["desk"]:
         context["groups"] = scheduling_selectors.day_by_practitioner(appointments)
         context["waiting"] = scheduling_selectors.day_waiting(appointments)
