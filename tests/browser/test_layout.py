@@ -23,6 +23,9 @@ def _language(page, code: str) -> None:
         page.select_option("#language-select", code)
 
 
+LONG_LOCATION_NAME = "Scheduling site 12345 – Rue du Faubourg Saint-Antoine"
+
+
 def _location_rename(owner, location, name):
     from clinic.core.tenancy import tenant_context
 
@@ -57,7 +60,7 @@ def test_phone_menu_collapses_and_no_page_scrolls_sideways(phone_page, committed
     clinic = clinic_build(owner)
     invoice = _invoice(owner, clinic.patients[0])
     # names as long as a busy clinic's: a select sizes itself to its longest option
-    _location_rename(owner, clinic.location, "Scheduling site 12345 – Rue du Faubourg Saint-Antoine")
+    _location_rename(owner, clinic.location, LONG_LOCATION_NAME)
     page = phone_page
     login(page, owner)
     nav = page.get_by_role("navigation", name="Main")
