@@ -210,6 +210,28 @@ def test_booking_dialog_shows_a_conflict_before_saving(browser_page, committed_p
     expect(check).to_contain_text("11:00")
     expect(check).to_contain_text("practitioner")
     expect(check).to_have_class(re.compile("error"))
+    # the time is taken: the patient can go on the waitlist for that service instead
+    waitlist = dialog.get_by_role("link", name="Add to waitlist")
+    expect(waitlist).to_be_visible()
+    waitlist.click()
+    expect(page.get_by_label("Service")).to_have_value(str(clinic.consult.id))
+    expect(page.locator("main")).to_contain_text(clinic.patients[0].given_name)
+
+
+def test_no_waitlist_link_while_the_time_is_free(browser_page, committed_persona):
+    owner = committed_persona("owner")
+    clinic = clinic_build(owner)
+    page = browser_page
+    login(page, owner)
+    _open_week(page, clinic)
+    page.get_by_role("button", name="Book appointment").click()
+    dialog = page.get_by_role("dialog", name="Book an appointment")
+    _pick_patient(dialog, clinic.patients[0])
+    dialog.get_by_label("Service").select_option(str(clinic.consult.id))
+    with page.expect_response(_is_api("POST", "/appointments/check")):
+        dialog.get_by_label("Start").fill(f"{MONDAY.isoformat()}T11:30")
+    expect(dialog.locator("#book-check")).to_have_class(re.compile("ok"))
+    expect(dialog.get_by_role("link", name="Add to waitlist")).to_be_hidden()
 
 
 def test_reschedule_with_the_keyboard_only(browser_page, committed_persona):

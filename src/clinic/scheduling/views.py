@@ -73,6 +73,8 @@ def calendar(request):
         "canCancel": actor.has("appointment.cancel"),
         "canOverride": actor.has("appointment.override_availability"),
         "canSeeHours": actor.has("availability.view"),
+        # a taken time offers "Add to waitlist" (patient and service carried over)
+        "waitlistUrl": reverse("waitlist:entry_add") if actor.has("waitlist.manage") else "",
         "practitioners": [
             {
                 "id": str(p.id),

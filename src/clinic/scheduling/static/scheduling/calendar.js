@@ -550,6 +550,7 @@
     form.reset();
     el("book-errors").textContent = "";
     el("book-check").textContent = "";
+    waitlistOffer(null);
     let practitioner = filters.practitioner.value || (visiblePractitioners()[0] || {}).id || "";
     let room = "";
     if (resource && resource.id.startsWith("pr:")) practitioner = resource.id.slice(3);
@@ -640,6 +641,16 @@
     body.override_availability = cfg.canOverride && f("override") ? f("override").checked : false;
     return body;
   }
+  // the time is taken: offer to put the patient on the waitlist for that service instead
+  function waitlistOffer(body) {
+    const box = el("book-waitlist");
+    if (!box) return;  // not allowed to manage the waitlist
+    box.hidden = !body;
+    if (!body) return;
+    const link = box.querySelector("a");
+    const query = new URLSearchParams({ patient: body.patient_id, service: body.service_id });
+    link.href = `${cfg.waitlistUrl}?${query}`;
+  }
   function scheduleCheck() {
     clearTimeout(checkTimer);
     checkTimer = setTimeout(runCheck, 250);
@@ -647,6 +658,7 @@
   async function runCheck() {
     const body = bookingBody();
     const out = el("book-check");
+    waitlistOffer(null);
     if (!body.practitioner_id || !body.service_id || !body.start || !body.patient_id) { out.textContent = ""; return; }
     const result = await api("POST", "appointments/check", body);
     if (!result.ok) { out.textContent = errorText(result, bookingZone()); out.className = "book-check error"; return; }
@@ -655,6 +667,7 @@
     const inPast = new Date(body.start) < new Date(Date.now() - 10 * 60000);
     if (d.ok && !d.availability && !inPast) { out.textContent = S.free; out.className = "book-check ok"; return; }
     let text = "";
+    if (d.conflicts.length) waitlistOffer(body);
     if (d.conflicts.length) text += S.taken + " " + d.conflicts.map((c) => `${timeRange(c.start, c.end, tz)} (${c.on.map((o) => S.on[o] || o).join(", ")})`).join("; ") + ". ";
     if (d.availability) text += d.availability_message + (d.may_override ? " " + S.overrideNote : "") + " ";
     if (inPast) text = S.inThePast + (cfg.canOverride ? " " + S.overrideNote : "") + " " + text;
@@ -678,6 +691,7 @@
     if (!result.ok) {
       el("book-check").textContent = "";  // the reason once, in the errors below
       el("book-errors").textContent = errorText(result, bookingZone());
+      if (result.status === 409 && body.patient_id && body.service_id) waitlistOffer(body);
       const details = (result.data && result.data.error && result.data.error.details) || {};
       for (const name of Object.keys(details)) {
         const input = f(name);
