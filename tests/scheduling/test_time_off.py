@@ -92,7 +92,8 @@ def test_practitioner_requests_own_and_cannot_decide(api, owner_a, practitioner_
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert api.post(f"time-off/{time_off_id}/deny", owner_a).status_code == 409
     listed = api.get(f"time-off?status=approved&practitioner_id={clinic.practitioner.id}", owner_a)
-    assert [t["id"] for t in listed.json()] == [time_off_id]
+    assert [t["id"] for t in listed.json()["items"]] == [time_off_id]
+    assert listed.json()["count"] == 1
     assert api.post(f"time-off/{time_off_id}/cancel", practitioner_a).json()["status"] == (
         "cancelled"
     )
@@ -153,7 +154,7 @@ def test_affected_lists_appointments_and_holds_before_and_after_approval(api, ow
     found = api.get(f"time-off/{time_off_id}/affected", owner_a).json()
     assert found[0]["id"] == booked and len(found) == 2
     assert found[1]["status"] == "held"
-    listed = api.get("time-off", owner_a).json()
+    listed = api.get("time-off", owner_a).json()["items"]
     assert listed[0]["affected_count"] == 2
     api.post(f"time-off/{time_off_id}/approve", owner_a)
     assert len(api.get(f"time-off/{time_off_id}/affected", owner_a).json()) == 2
@@ -354,7 +355,8 @@ def test_closures_remove_slots_where_they_apply(api, owner_a):
     closure_id = whole.json()["id"]
     assert api.get(f"closures/{closure_id}/affected", owner_a).json() == []
     # booked appointments inside a closure are counted and listed (to be moved)
-    counts = {c["name"]: c["affected_count"] for c in api.get("closures", owner_a).json()}
+    listed = api.get("closures", owner_a).json()["items"]
+    counts = {c["name"]: c["affected_count"] for c in listed}
     assert counts == {"Local holiday": 0, "Works": 1, "Staff meeting": 0}
     works = closed.json()["id"]
     assert [a["id"] for a in api.get(f"closures/{works}/affected", owner_a).json()] == [booked]
@@ -442,7 +444,7 @@ def test_a_practitioner_sees_only_their_own_time_off(api, owner_a, practitioner_
             "end": at(MONDAY, 9).isoformat(),
         },
     ).json()["id"]
-    assert [t["id"] for t in api.get("time-off", practitioner_a).json()] == [mine]
+    assert [t["id"] for t in api.get("time-off", practitioner_a).json()["items"]] == [mine]
     assert api.get(f"time-off/{theirs}", practitioner_a).status_code == 404
     assert api.post(f"time-off/{theirs}/cancel", practitioner_a).status_code == 404
 

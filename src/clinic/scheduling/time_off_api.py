@@ -7,9 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import AwareDatetime
 
 from clinic.api.auth import require
+from clinic.api.pagination import Mapped, PagePagination
 from clinic.scheduling.models import Appointment, Closure, TimeOff
 from clinic.scheduling.timeoff import selectors, services
 
@@ -55,7 +57,6 @@ class TimeOffQuery(Schema):
     status: list[str] = []
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
-    limit: int = Field(500, ge=1, le=1000)
 
 
 class AffectedOut(Schema):
@@ -165,16 +166,17 @@ def time_off_request(request, payload: TimeOffIn):
 
 @router.get("/time-off", response=list[TimeOffOut])
 @require("time_off.view")
+@paginate(PagePagination)
 def time_off_list(request, filters: Query[TimeOffQuery]):
-    """Time off, with the number of affected appointments of each: one query."""
+    """Time off, with the number of affected appointments of each: one query a page."""
     found = selectors.time_off_list(
         request.auth,
         practitioner_id=filters.practitioner_id,
         status=filters.status,
         start=filters.start,
         end=filters.end,
-    )[: filters.limit]
-    return [time_off_out(t) for t in found]
+    )
+    return Mapped(found, time_off_out)
 
 
 @router.get("/time-off/{time_off_id}", response=TimeOffOut)
@@ -305,8 +307,9 @@ class ClosureQuery(Schema):
 
 @router.get("/closures", response=list[ClosureOut])
 @require("availability.view")
+@paginate(PagePagination)
 def closures_list(request, filters: Query[ClosureQuery]):
-    return list(selectors.closures_list(start=filters.start, end=filters.end)[:1000])
+    return selectors.closures_list(start=filters.start, end=filters.end)
 
 
 @router.post("/closures", response={201: ClosureOut})
