@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CLINIC_HOME", str(ROOT))
 os.environ.setdefault("AXES_FAILURE_LIMIT", "5")
+# a fixed field-encryption key for the suite (and the processes it starts): the app refuses to
+# run without one. pytest-django may have read the settings already, hence both.
+TEST_FIELD_KEYS = "test1:" + "dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", TEST_FIELD_KEYS)
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -36,6 +41,12 @@ def _is_controller(config) -> bool:
 
 
 def pytest_configure(config):
+    from django.conf import settings
+
+    if not settings.FIELD_ENCRYPTION_KEYS:
+        settings.FIELD_ENCRYPTION_KEYS = os.environ["FIELD_ENCRYPTION_KEYS"]
+    # uploads (photos, documents) of tests that do not choose a folder: never the project's var/
+    settings.MEDIA_ROOT = tempfile.mkdtemp(prefix="clinic-test-media-")
     if _is_controller(config):
         from clinic.core.i18n import messages_compile
 

@@ -8,6 +8,8 @@ it), then hands over to Django.
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
 import os
 import secrets
 import signal
@@ -32,6 +34,19 @@ def _secret_key_ensure() -> None:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+
+
+def _field_keys_ensure() -> None:
+    """A random key for encrypted fields and documents on first run (never derived from
+    SECRET_KEY): var/field_encryption_keys, readable by this user only."""
+    if os.environ.get("FIELD_ENCRYPTION_KEYS"):
+        return
+    path = _var_dir() / "field_encryption_keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kid = "k" + datetime.date.today().strftime("%Y%m%d")
+        path.write_text(f"{kid}:{base64.b64encode(secrets.token_bytes(32)).decode()}")
         path.chmod(0o600)
 
 
@@ -486,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser_build().parse_args(argv)
     _home()
     _secret_key_ensure()
+    _field_keys_ensure()
     from clinic.core.i18n import messages_compile
 
     messages_compile()

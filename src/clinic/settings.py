@@ -27,6 +27,12 @@ _secret_file = VAR_DIR / "secret_key"
 SECRET_KEY = os.environ.get("SECRET_KEY") or (
     _secret_file.read_text().strip() if _secret_file.exists() else secrets.token_urlsafe(50)
 )
+# The keys of encrypted fields and documents (core/fields.py): the environment, else the file
+# the CLI writes on first run. None at all is a start-up error (system check clinic.E012).
+_field_keys_file = VAR_DIR / "field_encryption_keys"
+FIELD_ENCRYPTION_KEYS = os.environ.get("FIELD_ENCRYPTION_KEYS") or (
+    _field_keys_file.read_text().strip() if _field_keys_file.exists() else ""
+)
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 

@@ -62,6 +62,7 @@ OBJECT_OF = {
     "alert_id": "clinical.Alert",
     "condition_id": "clinical.Condition",
     "observation_id": "clinical.Observation",
+    "document_id": "clinical.Document",
     "entry_id": "waitlist.WaitlistEntry",
     "offer_id": "waitlist.WaitlistOffer",
 }

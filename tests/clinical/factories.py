@@ -102,8 +102,11 @@ def note_make(setup, encounter=None, persona=None, sections=None, **extra):
 def clinical_rows(persona) -> dict:
     """A row in every clinical table of the persona's clinic (tenant active): settings, an
     encounter, a signed note with two versions and an addendum, an allergy (after "no known
-    allergies"), an alert, a condition and an observation."""
+    allergies"), an alert, a condition, an observation, a document and a break-glass access."""
+    from django.utils import timezone
+
     from clinic.clinical import services
+    from clinic.clinical.models import BreakGlassAccess
     from clinic.directory import services as directory
 
     actor = actor_of(persona)
@@ -136,7 +139,23 @@ def clinical_rows(persona) -> dict:
     observation = services.observation_create(
         actor=actor, patient_id=patient.id, code="weight", value="71.5", encounter_id=encounter.id
     )
+    document = services.document_upload(
+        actor=actor,
+        patient_id=patient.id,
+        data=b"%PDF-1.4\n%%EOF\n",
+        title="Referral",
+        encounter_id=encounter.id,
+    )
+    # break-glass is a practitioner's; the row itself is what the RLS proof needs
+    BreakGlassAccess.objects.create(
+        patient=patient,
+        membership=actor,
+        reason="RLS proof row",
+        opened_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(minutes=5),
+    )
     return {
+        "document_id": document.id,
         "encounter_id": encounter.id,
         "note_id": note.id,
         "allergy_id": allergy.id,

@@ -28,6 +28,7 @@ KINDS = {
     "AllergyIntolerance",
     "Appointment",
     "CarePlan",
+    "DocumentReference",
 }
 # an instant with its offset (FHIR instant/dateTime with a time part)
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)$")
@@ -95,6 +96,14 @@ def _fill(setup, *, rounds: int = 1, first_day: int = 10) -> dict:
                     "service_id": setup.clinic.consult.id,
                     "goals": [{"text": "Walk without pain", "target": "", "status": "open"}],
                 },
+            )
+            services.document_upload(
+                actor=actor,
+                patient_id=setup.patient.id,
+                data=b"%PDF-1.4\n%%EOF\n",
+                title=f"Referral {i}",
+                category="referral",
+                encounter_id=encounters[i].id,
             )
         wrong = services.allergy_create(
             actor=actor, patient_id=setup.patient.id, substance="Nuts", severity="mild"

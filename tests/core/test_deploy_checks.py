@@ -57,7 +57,11 @@ def test_a_production_configuration_passes(production, capsys):
 def test_a_development_configuration_fails_with_every_reason(monkeypatch, capsys):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("FIELD_ENCRYPTION_KEYS", raising=False)
-    with override_settings(DEBUG=True, SECRET_KEY="per-process-" + secrets.token_urlsafe(50)):
+    with override_settings(
+        DEBUG=True,
+        SECRET_KEY="per-process-" + secrets.token_urlsafe(50),
+        FIELD_ENCRYPTION_KEYS="",
+    ):
         errors = _clinic_errors()
         assert set(errors) == {"clinic.E010", "clinic.E012", "clinic.E020"}
         assert main(["check", "--deploy"]) == 1

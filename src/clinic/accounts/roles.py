@@ -215,6 +215,16 @@ _grant({role: _RECORD_SEE | _RECORD_EDIT for role in (Role.OWNER, Role.ADMIN, Ro
 # The FHIR export hands over the whole record at once (to another system): the same roles, and
 # the same caseload rule, as the record's lists.
 _grant({role: {"record.export"} for role in (Role.OWNER, Role.ADMIN, Role.PRACTITIONER)})
+# Documents (letters, reports, scans) are clinical content too: the same roles and caseload rule.
+_grant(
+    {
+        role: {"document.view", "document.upload"}
+        for role in (Role.OWNER, Role.ADMIN, Role.PRACTITIONER)
+    }
+)
+# Break-glass: a practitioner opens a time-limited, audited access to a record outside their
+# caseload (owners and admins read every record already).
+_grant({Role.PRACTITIONER: {"record.break_glass"}})
 # Waitlist (clinic/waitlist): the front desk and practitioners keep the list and make offers;
 # owners and admins tune the scoring weights and offer times.
 _WAITLIST_DESK = {"waitlist.view", "waitlist.manage"}

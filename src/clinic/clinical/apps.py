@@ -12,3 +12,7 @@ class ClinicalConfig(AppConfig):
         from clinic.clinical.handlers import subscriptions_register
 
         subscriptions_register()
+        from clinic.clinical.keys import documents_rotate
+        from clinic.core.keys import rotator_register
+
+        rotator_register("clinical documents", documents_rotate)  # `clinic keys rotate`

@@ -29,6 +29,7 @@ from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.condition import Condition as FhirCondition
+from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.encounter import Encounter as FhirEncounter
 from fhir.resources.R4B.observation import Observation as FhirObservation
 from fhir.resources.R4B.patient import Patient as FhirPatient
@@ -46,6 +47,7 @@ from clinic.clinical.models import (
 from clinic.clinical.selectors import (
     allergies_list,
     conditions_list,
+    documents_list,
     encounters_visible_to,
     observations_list,
 )
@@ -472,9 +474,42 @@ def practitioners_build(export: FhirExport) -> list[Resource]:
     return found
 
 
+def documents_build(export: FhirExport) -> list[Resource]:
+    """Documents as references to their bytes (the authorised address: a reader needs the
+    record's access to fetch them); entered-in-error ones left out."""
+    from django.urls import reverse
+
+    found = []
+    for document in documents_list(export.patient.id):
+        context = export.encounter_reference(document.encounter_id)
+        data = {
+            "id": str(document.id),
+            "status": "current",
+            "type": {"text": document.get_category_display()},
+            "category": [{"text": document.category}],
+            "subject": export.patient_reference,
+            "date": instant(document.uploaded_at),
+            "description": document.title,
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": document.content_type,
+                        "size": document.size,
+                        "title": document.title,
+                        "url": reverse("api:document_content", args=[document.id]),
+                        "creation": instant(document.uploaded_at),
+                    }
+                }
+            ],
+            "context": {"encounter": [context]} if context else None,
+        }
+        found.append(DocumentReference.model_validate(_drop_empty(data)))
+    return found
+
+
 # The export's resource kinds, in order. Appointments come before encounters (an encounter
 # references its appointment when it is in the bundle), encounters before observations, and the
-# practitioners last. The documents and consents builders are added here.
+# practitioners last. The consents builder is added here.
 RESOURCE_BUILDERS: list[Builder] = [
     patient_build,
     related_persons_build,
@@ -484,6 +519,7 @@ RESOURCE_BUILDERS: list[Builder] = [
     conditions_build,
     allergies_build,
     care_plans_build,
+    documents_build,
 ]
 FINAL_BUILDERS: list[Builder] = [practitioners_build]
 

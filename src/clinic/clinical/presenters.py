@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from clinic.clinical.models import Addendum, ClinicalNote, Encounter, NoteVersion
 from clinic.clinical.selectors import observation_interpretation
 from clinic.clinical.vitals import VITALS
@@ -162,4 +164,31 @@ def vital_out(vital) -> dict:
         "minimum": vital.minimum,
         "maximum": vital.maximum,
         "decimals": vital.decimals,
+    }
+
+
+def document_out(document) -> dict:
+    return {
+        "id": document.id,
+        "patient_id": document.patient_id,
+        "encounter_id": document.encounter_id,
+        "title": document.title,
+        "category": document.category,
+        "content_type": document.content_type,
+        "size": document.size,
+        "original_name": document.original_name,
+        "status": document.status,
+        "uploaded_by": _ref(document.uploaded_by, member_name(document.uploaded_by)),
+        "uploaded_at": document.uploaded_at,
+        "content_url": reverse("api:document_content", args=[document.id]),
+    }
+
+
+def break_glass_out(access) -> dict:
+    return {
+        "id": access.id,
+        "patient_id": access.patient_id,
+        "reason": access.reason,
+        "opened_at": access.opened_at,
+        "expires_at": access.expires_at,
     }

@@ -97,6 +97,8 @@ class AccessOut(Schema):
     action: str
     what: str
     note_id: UUID | None
+    document_id: UUID | None = None
+    reason: str | None = None
     ip: str | None
     occurred_at: datetime
 
@@ -240,3 +242,33 @@ class VitalOut(Schema):
 class Icd10Out(Schema):
     code: str
     label: str
+
+
+class DocumentOut(Schema):
+    id: UUID
+    patient_id: UUID
+    encounter_id: UUID | None
+    title: str
+    category: str
+    content_type: str
+    size: int
+    original_name: str
+    status: str
+    uploaded_by: ClinicalRef | None
+    uploaded_at: datetime
+    # the authorised address of the bytes (a member's token or session), never a public URL
+    content_url: str
+
+
+class BreakGlassIn(Schema):
+    # checked by the service after the patient (a missing reason: 422 naming it)
+    reason: str = ""
+    minutes: int | None = None
+
+
+class BreakGlassOut(Schema):
+    id: UUID
+    patient_id: UUID
+    reason: str
+    opened_at: datetime
+    expires_at: datetime

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from clinic.clinical.views import documents as document_views
 from clinic.clinical.views import notes as note_views
 from clinic.clinical.views import record as record_views
 
@@ -36,4 +37,26 @@ urlpatterns = [
         name="observation_add",
     ),
     path("icd10/choices/", record_views.icd10_choices, name="icd10_choices"),
+    path(
+        "patients/<uuid:patient_id>/documents/",
+        document_views.document_upload,
+        name="document_upload",
+    ),
+    path("documents/<uuid:document_id>/", document_views.document_page, name="document"),
+    path("documents/<uuid:document_id>/file/", document_views.document_file, name="document_file"),
+    path(
+        "documents/<uuid:document_id>/error/",
+        document_views.document_error,
+        name="document_error",
+    ),
+    path(
+        "patients/<uuid:patient_id>/break-glass/",
+        document_views.break_glass,
+        name="break_glass",
+    ),
+    path(
+        "patients/<uuid:patient_id>/access-log/",
+        document_views.access_log,
+        name="access_log",
+    ),
 ]

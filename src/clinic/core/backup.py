@@ -44,6 +44,7 @@ from psycopg import sql
 
 from clinic.core import database
 from clinic.core.errors import DomainError
+from clinic.core.fields import encrypted_columns
 
 FORMAT = "clinic-backup/1"
 MANIFEST_NAME = "manifest.json"
@@ -146,8 +147,7 @@ def app_version() -> str:
 
 
 def configured_key_ids(raw: str | None = None) -> list[str]:
-    """The ids of the field-encryption keys in FIELD_ENCRYPTION_KEYS ("kid:base64,…"); when none
-    is configured the values are encrypted with the key derived from SECRET_KEY, id "sk"."""
+    """The ids of the field-encryption keys in FIELD_ENCRYPTION_KEYS ("kid:base64,…")."""
     from django.conf import settings
 
     if raw is None:
@@ -155,25 +155,13 @@ def configured_key_ids(raw: str | None = None) -> list[str]:
             "FIELD_ENCRYPTION_KEYS", ""
         )
     ids = [item.split(":", 1)[0].strip() for item in raw.split(",") if item.strip()]
-    return ids or ["sk"]
-
-
-def _encrypted_columns() -> list[tuple[str, str]]:
-    """(table, column) of every encrypted model field (a field class named Encrypted…)."""
-    from django.apps import apps
-
-    return sorted(
-        (model._meta.db_table, f.column)
-        for model in apps.get_models()
-        for f in model._meta.concrete_fields
-        if type(f).__name__.startswith("Encrypted")
-    )
+    return ids
 
 
 def _key_ids_in_data(conn) -> list[str]:
     """The key ids the stored values were encrypted with ("enc1:<kid>:…")."""
     found: set[str] = set()
-    for table, column in _encrypted_columns():
+    for table, _pk, column in encrypted_columns():
         query = sql.SQL(
             "SELECT DISTINCT split_part({c}, ':', 2) FROM {t} WHERE starts_with({c}, 'enc1:')"
         ).format(t=sql.Identifier(table), c=sql.Identifier(column))

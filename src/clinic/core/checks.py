@@ -6,8 +6,8 @@ problem that makes a deployment unsafe is an Error, so the command exits non-zer
 - clinic.E001/E002: the application role could see past row-level security (superuser,
   BYPASSRLS, owns tables — the start-up refusal of `clinic serve`), or the database is unreachable;
 - clinic.E010/E011: SECRET_KEY is the per-process random fallback, or weak;
-- clinic.E012: FIELD_ENCRYPTION_KEYS is missing (values would be encrypted with a key derived
-  from SECRET_KEY) or malformed;
+- clinic.E012: FIELD_ENCRYPTION_KEYS is missing or malformed (always checked, not only with
+  --deploy: nothing clinical can be written without it);
 - clinic.E020/E021: DEBUG on; session/CSRF cookies without Secure;
 - clinic.E030: a time zone used by the clinics (or Europe/Paris, UTC, TIME_ZONE) cannot be
   loaded by zoneinfo (no system tz database and no `tzdata` package).
@@ -15,8 +15,6 @@ problem that makes a deployment unsafe is an Error, so the command exits non-zer
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import zoneinfo
 from pathlib import Path
@@ -24,13 +22,15 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from clinic.core.fields import field_key_problems
+
 ALWAYS_ZONES = ("UTC", "Europe/Paris")
 
 
 def _app_role_problem(using: str = "default") -> str | None:
-    from clinic.core.startup import serving_refused_reason
+    from clinic.core.startup import role_refused_reason
 
-    return serving_refused_reason(using)
+    return role_refused_reason(using)
 
 
 @register("clinic", deploy=True)
@@ -74,24 +74,6 @@ def _secret_key_source() -> str | None:
     return None
 
 
-def field_key_problems(raw: str) -> list[str]:
-    """What is wrong with a FIELD_ENCRYPTION_KEYS value ("kid:<base64 32 bytes>,…")."""
-    problems = []
-    items = [p.strip() for p in raw.split(",") if p.strip()]
-    if not items:
-        return ["FIELD_ENCRYPTION_KEYS is not set"]
-    for item in items:
-        kid, _, b64 = item.partition(":")
-        try:
-            key = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error):
-            problems.append(f"key {kid!r} is not base64")
-            continue
-        if len(key) != 32 or not kid or ":" in kid:
-            problems.append(f"key {kid!r} must be 32 bytes with a non-empty id")
-    return problems
-
-
 @register("clinic", deploy=True)
 def check_keys(app_configs=None, **kwargs):
     from django.core.checks.security.base import _check_secret_key
@@ -116,20 +98,25 @@ def check_keys(app_configs=None, **kwargs):
                 id="clinic.E011",
             )
         )
+    return errors
+
+
+@register("clinic")
+def check_field_keys(app_configs=None, **kwargs):
+    """Always, not only for deployment: without a key nothing clinical can be written."""
     raw = getattr(settings, "FIELD_ENCRYPTION_KEYS", None) or os.environ.get(
         "FIELD_ENCRYPTION_KEYS", ""
     )
-    for problem in field_key_problems(raw):
-        errors.append(
-            Error(
-                f"Field encryption: {problem}.",
-                hint="FIELD_ENCRYPTION_KEYS=kid:<base64 of 32 random bytes> (first key "
-                "encrypts; keep old keys listed to read old values). Without it a key derived "
-                "from SECRET_KEY is used, and changing SECRET_KEY makes the values unreadable.",
-                id="clinic.E012",
-            )
+    return [
+        Error(
+            f"Field encryption: {problem}.",
+            hint="FIELD_ENCRYPTION_KEYS=kid:<base64 of 32 random bytes> (first key encrypts; "
+            "keep old keys listed to read old values; `clinic` writes var/field_encryption_keys "
+            "on first run).",
+            id="clinic.E012",
         )
-    return errors
+        for problem in field_key_problems(raw)
+    ]
 
 
 @register("clinic", deploy=True)

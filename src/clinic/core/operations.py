@@ -1,4 +1,5 @@
-"""`clinic backup`, `clinic restore` and `clinic check --deploy`: the operations commands.
+"""`clinic backup`, `clinic restore`, `clinic check --deploy` and `clinic keys rotate`: the
+operations commands.
 
 `clinic.cli` registers them (`parsers_add`, `COMMANDS`) and sets Django up (and starts the
 embedded server) before a command runs.
@@ -38,6 +39,16 @@ def parsers_add(sub) -> None:
         choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"],
         help="exit non-zero on messages of this level or above (default: ERROR)",
     )
+
+    s = sub.add_parser("keys", help="field-encryption keys")
+    keys = s.add_subparsers(dest="keys_command", required=True)
+    r = keys.add_parser(
+        "rotate",
+        help="re-encrypt every stored value and document under the first key of "
+        "FIELD_ENCRYPTION_KEYS (in batches; run it again to resume)",
+    )
+    r.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    r.add_argument("--org", action="append", help="only this organization's data (slug; repeat)")
 
 
 def _var_dir() -> Path:
@@ -105,4 +116,30 @@ def cmd_check(args) -> int:
     return 0
 
 
-COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "check": cmd_check}
+def cmd_keys(args) -> int:
+    from clinic.core.keys import keys_rotate, organization_ids_for
+
+    if args.batch < 1:
+        print("error: --batch must be at least 1", file=sys.stderr)
+        return 2
+    org_ids = None
+    if args.org:
+        found = organization_ids_for(args.org)
+        unknown = sorted(set(args.org) - set(found))
+        if unknown:
+            print(f"error: no organization {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        org_ids = list(found.values())
+    report = keys_rotate(
+        batch=args.batch, progress=lambda line: print(line, flush=True), organization_ids=org_ids
+    )
+    print(
+        f"Every encrypted value is under key {report.key_id!r} "
+        f"({report.total} re-encrypted now). Old keys may be removed from "
+        "FIELD_ENCRYPTION_KEYS once every copy of the data (backups included) is rotated.",
+        flush=True,
+    )
+    return 0
+
+
+COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "check": cmd_check, "keys": cmd_keys}

@@ -7,7 +7,26 @@ from django.db import connections
 from clinic.core.database import role_safety_problem
 
 
+def field_keys_problem() -> str | None:
+    """Why encrypted fields and documents could not be written (no key, a malformed key)."""
+    from django.conf import settings
+
+    from clinic.core.fields import field_key_problems
+
+    problems = field_key_problems(settings.FIELD_ENCRYPTION_KEYS or "")
+    return "; ".join(problems) if problems else None
+
+
 def serving_refused_reason(using: str = "default") -> str | None:
+    """Why the app must not serve: no usable field-encryption key, or a database role that
+    could see past RLS; None when it may."""
+    keys = field_keys_problem()
+    if keys:
+        return f"field encryption: {keys} (set FIELD_ENCRYPTION_KEYS)"
+    return role_refused_reason(using)
+
+
+def role_refused_reason(using: str = "default") -> str | None:
     """Why the app must not serve on this connection (its role could see past RLS), or None."""
     connection = connections[using]
     try:

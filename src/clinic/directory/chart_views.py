@@ -62,6 +62,8 @@ BADGES = {
     "bounced": "text-bg-danger",
     "skipped": "text-bg-secondary",
 }
+# the latest documents the chart lists (the rest: "N in all")
+CHART_DOCUMENTS = 20
 NOTE_BADGES = {
     "draft": "text-bg-warning",
     "awaiting_cosign": "text-bg-info",
@@ -165,6 +167,22 @@ def _chart_context(request, patient) -> dict:
     record = clinical_selectors.record_card(actor, patient)
     if record is not None:
         clinical_services.record_read(actor=actor, patient_id=patient.id, what="summary")
+        if actor.has("document.view"):
+            documents = clinical_selectors.documents_list(patient.id)
+            chart["documents"] = list(documents[:CHART_DOCUMENTS])
+            chart["documents_total"] = (
+                documents.count()
+                if len(chart["documents"]) == CHART_DOCUMENTS
+                else len(chart["documents"])
+            )
+            chart["can_upload_document"] = actor.has("document.upload")
+            chart["document_categories"] = clinical_selectors.document_categories()
+            chart["document_max_mb"] = clinical_services.document_max_bytes() // (1024 * 1024)
+    if actor.has("record.break_glass"):
+        # a practitioner outside whose caseload the patient is may open emergency access;
+        # while it is open the chart says until when
+        chart["break_glass"] = clinical_selectors.break_glass_open_for(actor, patient.id)
+        chart["break_glass_available"] = record is None
     return {"chart": chart, "record": record, **_timeline_context(request, patient)}
 
 
@@ -185,6 +203,7 @@ def patient_chart(request, patient_id):
         "can_create_plan": request.membership.has("treatment_plan.create"),
         "can_create_invoice": request.membership.has("invoice.manage"),
         "can_waitlist": request.membership.has("waitlist.manage"),
+        "can_access_log": request.membership.has("clinical.access_log"),
     }
     return render(request, "directory/patient_detail.html", context)
 

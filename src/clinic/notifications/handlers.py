@@ -1,12 +1,14 @@
-"""Notifications follow scheduling and billing (subscribed in NotificationsConfig.ready, see
-core.events): appointment confirmations, reminders and cancellation notices, the payer's
-"invoice issued" message and the practitioner's time-off decision, planned in the transaction of
-the change."""
+"""Notifications follow scheduling, billing and the clinical record (subscribed in
+NotificationsConfig.ready, see core.events): appointment confirmations, reminders and
+cancellation notices, the payer's "invoice issued" message, the practitioner's time-off decision
+and the admins' notice of a break-glass access, planned in the transaction of the change."""
 
 from __future__ import annotations
 
 from clinic.billing import events as billing
+from clinic.clinical import events as clinical
 from clinic.core.events import subscribe
+from clinic.notifications.break_glass import break_glass_notify
 from clinic.notifications.invoices import invoice_issued_notify as invoice_issued_plan
 from clinic.notifications.services import appointment_notifications_plan
 from clinic.notifications.time_off import time_off_decision_notify
@@ -48,8 +50,13 @@ def time_off_decided_notify(event: scheduling.TimeOffDecided) -> None:
     time_off_decision_notify(time_off=event.time_off, actor=event.actor)
 
 
+def break_glass_opened_notify(event: clinical.BreakGlassOpened) -> None:
+    break_glass_notify(access=event.access, actor=event.actor)
+
+
 def subscriptions_register() -> None:
     for event_type in _APPOINTMENT_EVENT:
         subscribe(event_type, appointments_notify)
     subscribe(billing.InvoiceIssued, invoice_issued_notify)
     subscribe(scheduling.TimeOffDecided, time_off_decided_notify)
+    subscribe(clinical.BreakGlassOpened, break_glass_opened_notify)

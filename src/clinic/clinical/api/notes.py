@@ -132,6 +132,8 @@ def _access_out(event) -> dict:
         "action": event.action,
         "what": details.get("what", "record"),
         "note_id": details.get("note_id"),
+        "document_id": details.get("document_id"),
+        "reason": details.get("reason"),
         "ip": event.ip,
         "occurred_at": event.occurred_at,
     }

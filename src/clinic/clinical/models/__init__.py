@@ -1,6 +1,8 @@
 """The clinical record's tables, one file per part of the record; imported here so Django
 finds them and callers keep importing from `clinic.clinical.models`."""
 
+from clinic.clinical.models.access import BreakGlassAccess
+from clinic.clinical.models.documents import Document, DocumentCategory, DocumentStatus
 from clinic.clinical.models.notes import (
     DEFAULT_LATE_SIGNING_HOURS,
     Addendum,
@@ -37,10 +39,14 @@ __all__ = [
     "AllergyReview",
     "AllergySeverity",
     "AllergyStatus",
+    "BreakGlassAccess",
     "ClinicalNote",
     "ClinicalSettings",
     "Condition",
     "ConditionStatus",
+    "Document",
+    "DocumentCategory",
+    "DocumentStatus",
     "Encounter",
     "EncounterKind",
     "EncounterStatus",

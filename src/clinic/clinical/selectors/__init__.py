@@ -1,6 +1,11 @@
 """Reads of the clinical record and who may see what (caseload, content visibility), one file
 per capability. Callers import from `clinic.clinical.selectors`."""
 
+from clinic.clinical.selectors.documents import (
+    document_categories,
+    document_for_actor,
+    documents_list,
+)
 from clinic.clinical.selectors.notes import (
     ACCESS_ACTIONS,
     CASELOAD_AHEAD,
@@ -10,6 +15,8 @@ from clinic.clinical.selectors.notes import (
     SectionDiff,
     VersionDiff,
     _uuid,
+    break_glass_available,
+    break_glass_open_for,
     caseload_q,
     chart_encounters,
     content_visible,
@@ -79,6 +86,8 @@ __all__ = [
     "allergies_list",
     "allergy_for_actor",
     "banner",
+    "break_glass_available",
+    "break_glass_open_for",
     "caseload_q",
     "chart_encounters",
     "clinical_summary",
@@ -86,6 +95,9 @@ __all__ = [
     "conditions_list",
     "content_visible",
     "cosign_queue",
+    "document_categories",
+    "document_for_actor",
+    "documents_list",
     "encounter_detail",
     "encounter_for_actor",
     "encounters_list",

@@ -7,7 +7,8 @@ Who sees what:
 - their content (sections, versions, addenda): owners and admins for every patient, a
   practitioner for the patients of their caseload, nobody else (404, as for another clinic's);
 - a practitioner's caseload: the patients of a treatment plan they are responsible for, or of an
-  appointment with them from 365 days ago to 30 days ahead (cancelled ones do not count)."""
+  appointment with them from 365 days ago to 30 days ahead (cancelled ones do not count), or
+  of a break-glass access of theirs that has not expired yet."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from clinic.audit.models import AuditEvent
 from clinic.care.models import TreatmentPlan
 from clinic.clinical.models import (
     Addendum,
+    BreakGlassAccess,
     ClinicalNote,
     ClinicalSettings,
     Encounter,
@@ -48,6 +50,8 @@ ACCESS_ACTIONS = (
     "clinical_note.read",
     "clinical_note.versions_read",
     "clinical_record.read",
+    "clinical_record.break_glass",
+    "clinical_document.read",
 )
 SECTION_KEYS = {
     NoteTemplate.SOAP: ("subjective", "objective", "assessment", "plan"),
@@ -74,8 +78,9 @@ def practitioner_of(actor: Membership) -> Practitioner | None:
 # --- who may see what -------------------------------------------------------------------------
 
 
-def _caseload_sources(actor: Membership, patient_id: Any = None) -> tuple[QuerySet, QuerySet]:
-    """The plans and appointments that put patients in a practitioner's caseload."""
+def _caseload_sources(actor: Membership, patient_id: Any = None) -> tuple[QuerySet, ...]:
+    """The plans, appointments and open break-glass accesses that put patients in a
+    practitioner's caseload."""
     now = timezone.now()
     plans = TreatmentPlan.objects.filter(practitioner__membership_id=actor.id)
     appointments = Appointment.objects.filter(
@@ -84,19 +89,20 @@ def _caseload_sources(actor: Membership, patient_id: Any = None) -> tuple[QueryS
         start_at__gte=now - CASELOAD_PAST,
         start_at__lte=now + CASELOAD_AHEAD,
     ).exclude(status__in=("cancelled", "held"))
+    broken = BreakGlassAccess.objects.filter(membership_id=actor.id, expires_at__gt=now)
+    sources = (plans, appointments, broken)
     if patient_id is not None:
-        plans, appointments = (
-            plans.filter(patient_id=patient_id),
-            appointments.filter(patient_id=patient_id),
-        )
-    return plans, appointments
+        sources = tuple(qs.filter(patient_id=patient_id) for qs in sources)
+    return sources
 
 
 def caseload_q(actor: Membership, field: str = "patient_id") -> Q:
     """A filter on `field` for the patients of a practitioner's caseload."""
-    plans, appointments = _caseload_sources(actor)
-    return Q(**{f"{field}__in": plans.values("patient_id")}) | Q(
-        **{f"{field}__in": appointments.values("patient_id")}
+    plans, appointments, broken = _caseload_sources(actor)
+    return (
+        Q(**{f"{field}__in": plans.values("patient_id")})
+        | Q(**{f"{field}__in": appointments.values("patient_id")})
+        | Q(**{f"{field}__in": broken.values("patient_id")})
     )
 
 
@@ -117,8 +123,27 @@ def content_visible(actor: Membership, patient_id: Any) -> bool:
     patient_uuid = _uuid(patient_id)
     if actor.role != Role.PRACTITIONER or patient_uuid is None:
         return False
-    plans, appointments = _caseload_sources(actor, patient_uuid)
-    return plans.exists() or appointments.exists()
+    return any(qs.exists() for qs in _caseload_sources(actor, patient_uuid))
+
+
+def break_glass_open_for(actor: Membership, patient_id: Any) -> BreakGlassAccess | None:
+    """The actor's break-glass access to this patient that is still open (the latest)."""
+    patient_uuid = _uuid(patient_id)
+    if patient_uuid is None:
+        return None
+    return (
+        BreakGlassAccess.objects.filter(
+            membership_id=actor.id, patient_id=patient_uuid, expires_at__gt=timezone.now()
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def break_glass_available(actor: Membership, patient_id: Any) -> bool:
+    """May `actor` open a break-glass access to this patient (a practitioner outside whose
+    caseload it is)? The chart offers the button then."""
+    return actor.has("record.break_glass") and not content_visible(actor, patient_id)
 
 
 def encounters_visible_to(actor: Membership) -> QuerySet:

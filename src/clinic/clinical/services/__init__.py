@@ -1,6 +1,14 @@
 """Writes to the clinical record, one file per capability (notes, ...). Callers import from
 `clinic.clinical.services`; the capability files hold the rules."""
 
+from clinic.clinical.services.access import break_glass_open
+from clinic.clinical.services.documents import (
+    DOCUMENT_TYPES,
+    document_entered_in_error,
+    document_max_bytes,
+    document_read,
+    document_upload,
+)
 from clinic.clinical.services.notes import (
     MAX_FREE_SECTIONS,
     MAX_SECTION_CHARS,
@@ -32,6 +40,7 @@ from clinic.clinical.services.record import (
 )
 
 __all__ = [
+    "DOCUMENT_TYPES",
     "MAX_FREE_SECTIONS",
     "MAX_SECTION_CHARS",
     "MAX_TITLE_CHARS",
@@ -42,8 +51,13 @@ __all__ = [
     "allergies_none_known",
     "allergy_create",
     "allergy_update",
+    "break_glass_open",
     "condition_create",
     "condition_update",
+    "document_entered_in_error",
+    "document_max_bytes",
+    "document_read",
+    "document_upload",
     "encounter_close",
     "encounter_create",
     "encounter_open_for_appointment",
