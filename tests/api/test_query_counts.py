@@ -63,6 +63,8 @@ OBJECT_OF = {
     "condition_id": "clinical.Condition",
     "observation_id": "clinical.Observation",
     "document_id": "clinical.Document",
+    "template_id": "clinical.ConsentTemplate",
+    "consent_id": "clinical.Consent",
     "entry_id": "waitlist.WaitlistEntry",
     "offer_id": "waitlist.WaitlistOffer",
 }

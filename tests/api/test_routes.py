@@ -181,6 +181,8 @@ OTHER_ORG_OBJECTS = {
     "condition_id": _clinical("condition_id"),
     "observation_id": _clinical("observation_id"),
     "document_id": _clinical("document_id"),
+    "template_id": _clinical("template_id"),
+    "consent_id": _clinical("consent_id"),
     "entry_id": _waitlist("entry_id"),
     "offer_id": _waitlist("offer_id"),
     "token": _unknown_offer_token,

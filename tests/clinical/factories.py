@@ -3,6 +3,7 @@ practitioner profile, a patient in their caseload (an appointment tomorrow) and 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -102,12 +103,14 @@ def note_make(setup, encounter=None, persona=None, sections=None, **extra):
 def clinical_rows(persona) -> dict:
     """A row in every clinical table of the persona's clinic (tenant active): settings, an
     encounter, a signed note with two versions and an addendum, an allergy (after "no known
-    allergies"), an alert, a condition, an observation, a document and a break-glass access."""
+    allergies"), an alert, a condition, an observation, a document, a break-glass access, a
+    consent template required by a service and a signed consent."""
     from django.utils import timezone
 
     from clinic.clinical import services
     from clinic.clinical.models import BreakGlassAccess
     from clinic.directory import services as directory
+    from tests.clinical.test_consents import signature_png
 
     actor = actor_of(persona)
     services.settings_update(actor=actor, late_signing_hours=48)
@@ -154,7 +157,24 @@ def clinical_rows(persona) -> dict:
         opened_at=timezone.now(),
         expires_at=timezone.now() + timedelta(minutes=5),
     )
+    tag = uuid.uuid4().hex[:8]
+    service = directory.service_create(
+        actor=actor, data={"name": f"Consent service {tag}", "duration_minutes": 30, "price": "1"}
+    )
+    template = services.consent_template_create(
+        actor=actor,
+        data={"name": f"RLS consent {tag}", "text": "I agree.", "service_ids": [str(service.id)]},
+    )
+    consent = services.consent_sign(
+        actor=actor,
+        patient_id=patient.id,
+        template_id=template.id,
+        signed_name="Clinical Rls",
+        signature=signature_png(),
+    )
     return {
+        "template_id": template.id,
+        "consent_id": consent.id,
         "document_id": document.id,
         "encounter_id": encounter.id,
         "note_id": note.id,

@@ -7,6 +7,7 @@ event in the patient's log."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from clinic.core.tenancy import tenant_context
 from tests.clinical.factories import actor_of, appointment_make, encounter_make
+from tests.clinical.test_consents import signature_png
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +31,7 @@ KINDS = {
     "Appointment",
     "CarePlan",
     "DocumentReference",
+    "Consent",
 }
 # an instant with its offset (FHIR instant/dateTime with a time part)
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)$")
@@ -104,6 +107,17 @@ def _fill(setup, *, rounds: int = 1, first_day: int = 10) -> dict:
                 title=f"Referral {i}",
                 category="referral",
                 encounter_id=encounters[i].id,
+            )
+            template = services.consent_template_create(
+                actor=owner,
+                data={"name": f"Consent {i} {uuid.uuid4().hex[:6]}", "text": "I agree."},
+            )
+            services.consent_sign(
+                actor=owner,
+                patient_id=setup.patient.id,
+                template_id=template.id,
+                signed_name="Alex",
+                signature=signature_png(),
             )
         wrong = services.allergy_create(
             actor=actor, patient_id=setup.patient.id, substance="Nuts", severity="mild"

@@ -222,6 +222,18 @@ _grant(
         for role in (Role.OWNER, Role.ADMIN, Role.PRACTITIONER)
     }
 )
+# Consents: the front desk and practitioners collect signatures (often on a tablet at the desk)
+# and see who signed what; owners and admins write the templates.
+_CONSENT_DESK = {"consent.view", "consent.record"}
+_grant(
+    {
+        Role.OWNER: _CONSENT_DESK | {"consent_template.manage"},
+        Role.ADMIN: _CONSENT_DESK | {"consent_template.manage"},
+        Role.MANAGER: _CONSENT_DESK,
+        Role.PRACTITIONER: _CONSENT_DESK,
+        Role.ASSISTANT: _CONSENT_DESK,
+    }
+)
 # Break-glass: a practitioner opens a time-limited, audited access to a record outside their
 # caseload (owners and admins read every record already).
 _grant({Role.PRACTITIONER: {"record.break_glass"}})

@@ -29,6 +29,7 @@ from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.condition import Condition as FhirCondition
+from fhir.resources.R4B.consent import Consent as FhirConsent
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.encounter import Encounter as FhirEncounter
 from fhir.resources.R4B.observation import Observation as FhirObservation
@@ -47,6 +48,7 @@ from clinic.clinical.models import (
 from clinic.clinical.selectors import (
     allergies_list,
     conditions_list,
+    consent_is_valid,
     documents_list,
     encounters_visible_to,
     observations_list,
@@ -507,9 +509,40 @@ def documents_build(export: FhirExport) -> list[Resource]:
     return found
 
 
+def consents_build(export: FhirExport) -> list[Resource]:
+    """Signed consents (withdrawn ones as inactive), the signer named; the drawing stays here."""
+    from clinic.clinical.selectors import patient_consents
+
+    found = []
+    now = timezone.now()
+    for consent in patient_consents(export.patient.id):
+        if consent.status == "withdrawn":
+            state = "inactive"
+        else:
+            state = "active" if consent_is_valid(consent, now) else "inactive"
+        data = {
+            "id": str(consent.id),
+            "status": state,
+            "scope": {"coding": [{"system": f"{TERMINOLOGY}/consentscope", "code": "treatment"}]},
+            "category": [{"text": consent.template.name}],
+            "patient": export.patient_reference,
+            "dateTime": instant(consent.signed_at),
+            "policyRule": {"text": f"{consent.template.name} v{consent.template_version}"},
+            "provision": {
+                "period": {
+                    "start": instant(consent.signed_at),
+                    "end": instant(consent.withdrawn_at or consent.expires_at),
+                }
+            },
+            "sourceAttachment": {"title": consent.template.name, "contentType": "text/plain"},
+        }
+        found.append(FhirConsent.model_validate(_drop_empty(data)))
+    return found
+
+
 # The export's resource kinds, in order. Appointments come before encounters (an encounter
 # references its appointment when it is in the bundle), encounters before observations, and the
-# practitioners last. The consents builder is added here.
+# practitioners last.
 RESOURCE_BUILDERS: list[Builder] = [
     patient_build,
     related_persons_build,
@@ -520,6 +553,7 @@ RESOURCE_BUILDERS: list[Builder] = [
     allergies_build,
     care_plans_build,
     documents_build,
+    consents_build,
 ]
 FINAL_BUILDERS: list[Builder] = [practitioners_build]
 

@@ -192,3 +192,47 @@ def break_glass_out(access) -> dict:
         "opened_at": access.opened_at,
         "expires_at": access.expires_at,
     }
+
+
+def consent_template_out(template) -> dict:
+    return {
+        "id": template.id,
+        "name": template.name,
+        "procedure": template.procedure,
+        "text": template.text,
+        "risks": template.risks,
+        "alternatives": template.alternatives,
+        "estimated_cost": template.estimated_cost,
+        "validity_days": template.validity_days,
+        "version": template.version,
+        "is_active": template.is_active,
+        "services": [
+            {"id": r.service.id, "name": r.service.name} for r in template.requirements.all()
+        ],
+    }
+
+
+def consent_out(consent, *, with_signature: bool = False) -> dict:
+    from clinic.clinical.selectors import consent_is_valid
+
+    data = {
+        "id": consent.id,
+        "patient_id": consent.patient_id,
+        "template": {"id": consent.template.id, "name": consent.template.name},
+        "template_version": consent.template_version,
+        "text_signed": consent.text_signed,
+        "signer": consent.signer,
+        "contact": _ref(consent.contact, consent.contact.display_name if consent.contact else ""),
+        "signed_name": consent.signed_name,
+        "witness_name": consent.witness_name,
+        "recorded_by": _ref(consent.recorded_by, member_name(consent.recorded_by)),
+        "signed_at": consent.signed_at,
+        "expires_at": consent.expires_at,
+        "status": consent.status,
+        "valid": consent_is_valid(consent),
+        "withdrawn_at": consent.withdrawn_at,
+        "withdrawn_reason": consent.withdrawn_reason,
+    }
+    if with_signature:
+        data["signature"] = consent.signature
+    return data

@@ -272,3 +272,78 @@ class BreakGlassOut(Schema):
     reason: str
     opened_at: datetime
     expires_at: datetime
+
+
+class ConsentTemplateIn(Schema):
+    name: str = ""
+    procedure: str = ""
+    text: str = ""
+    risks: str = ""
+    alternatives: str = ""
+    estimated_cost: Decimal | None = None
+    validity_days: int | None = None
+    is_active: bool = True
+    service_ids: list[UUID] = []
+
+
+class ConsentTemplatePatch(Schema):
+    name: str | None = None
+    procedure: str | None = None
+    text: str | None = None
+    risks: str | None = None
+    alternatives: str | None = None
+    estimated_cost: Decimal | None = None
+    validity_days: int | None = None
+    is_active: bool | None = None
+    service_ids: list[UUID] | None = None
+
+
+class ConsentTemplateOut(Schema):
+    id: UUID
+    name: str
+    procedure: str
+    text: str
+    risks: str
+    alternatives: str
+    estimated_cost: Decimal | None
+    validity_days: int | None
+    version: int
+    is_active: bool
+    services: list[ClinicalRef]
+
+
+class ConsentIn(Schema):
+    template_id: UUID | None = None
+    signer: str = "patient"
+    contact_id: UUID | None = None
+    signed_name: str = ""
+    # the drawing as a PNG data URL ("data:image/png;base64,…")
+    signature: str = ""
+    witness_name: str = ""
+
+
+class ConsentWithdrawIn(Schema):
+    reason: str = ""
+
+
+class ConsentOut(Schema):
+    id: UUID
+    patient_id: UUID
+    template: ClinicalRef
+    template_version: int
+    text_signed: str
+    signer: str
+    contact: ClinicalRef | None
+    signed_name: str
+    witness_name: str
+    recorded_by: ClinicalRef | None
+    signed_at: datetime
+    expires_at: datetime | None
+    status: str
+    valid: bool
+    withdrawn_at: datetime | None
+    withdrawn_reason: str
+
+
+class ConsentDetailOut(ConsentOut):
+    signature: str

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from clinic.clinical.views import consents as consent_views
 from clinic.clinical.views import documents as document_views
 from clinic.clinical.views import notes as note_views
 from clinic.clinical.views import record as record_views
@@ -53,6 +54,23 @@ urlpatterns = [
         "patients/<uuid:patient_id>/break-glass/",
         document_views.break_glass,
         name="break_glass",
+    ),
+    path(
+        "patients/<uuid:patient_id>/consents/new/",
+        consent_views.consent_sign,
+        name="consent_sign",
+    ),
+    path("consents/<uuid:consent_id>/", consent_views.consent_page, name="consent"),
+    path(
+        "consents/<uuid:consent_id>/withdraw/",
+        consent_views.consent_withdraw,
+        name="consent_withdraw",
+    ),
+    path("consent-templates/", consent_views.consent_templates, name="consent_templates"),
+    path(
+        "consent-templates/<uuid:template_id>/",
+        consent_views.consent_template_edit,
+        name="consent_template_edit",
     ),
     path(
         "patients/<uuid:patient_id>/access-log/",

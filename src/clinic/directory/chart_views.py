@@ -178,6 +178,15 @@ def _chart_context(request, patient) -> dict:
             chart["can_upload_document"] = actor.has("document.upload")
             chart["document_categories"] = clinical_selectors.document_categories()
             chart["document_max_mb"] = clinical_services.document_max_bytes() // (1024 * 1024)
+    if actor.has("consent.view"):
+        consents = clinical_selectors.patient_consents(patient.id)[:CHART_DOCUMENTS]
+        chart["consents"] = [
+            {"c": c, "valid": clinical_selectors.consent_is_valid(c)} for c in consents
+        ]
+        if actor.has("consent.record"):
+            chart["consent_templates"] = list(
+                clinical_selectors.consent_templates_list(active=True)
+            )
     if actor.has("record.break_glass"):
         # a practitioner outside whose caseload the patient is may open emergency access;
         # while it is open the chart says until when

@@ -417,6 +417,20 @@ def patient_contacts(patient: Patient) -> QuerySet:
     )
 
 
+def patient_responsible_contacts(patient_id: Any) -> QuerySet:
+    """The contacts who may decide for a patient (a parent, a legal guardian, an animal's
+    owner), current ones only: who may sign a consent in the patient's name."""
+    return (
+        Contact.objects.filter(
+            archived_at__isnull=True,
+            patient_links__patient_id=patient_id,
+            patient_links__relationship__in=RESPONSIBLE_RELATIONSHIPS,
+        )
+        .distinct()
+        .order_by("family_name", "given_name", "id")
+    )
+
+
 def patient_contact_for_actor(actor: Membership, patient_id: Any, link_id: Any) -> PatientContact:
     patient = patient_for_actor(actor, patient_id)
     link_uuid = _uuid_or_none(link_id)

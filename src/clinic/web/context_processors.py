@@ -32,6 +32,7 @@ NAVIGATION = [
             (_("Messages"), "notifications:delivery_list", "delivery.view"),
             (_("Members"), "web:members", "membership.manage"),
             (_("Audit log"), "web:audit", "audit.view"),
+            (_("Consent forms"), "clinical:consent_templates", "consent_template.manage"),
             (_("Settings"), "accounts:organization_settings", "organization.update"),
         ],
     ),

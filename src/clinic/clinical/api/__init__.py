@@ -4,10 +4,11 @@ clinical.selectors."""
 
 from ninja import Router
 
-from clinic.clinical.api import documents, fhir, notes, record
+from clinic.clinical.api import consents, documents, fhir, notes, record
 
 router = Router(tags=["clinical"])
 router.add_router("", notes.router)
 router.add_router("", record.router)
 router.add_router("", fhir.router)
 router.add_router("", documents.router)
+router.add_router("", consents.router)

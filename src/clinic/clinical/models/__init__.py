@@ -2,6 +2,13 @@
 finds them and callers keep importing from `clinic.clinical.models`."""
 
 from clinic.clinical.models.access import BreakGlassAccess
+from clinic.clinical.models.consents import (
+    Consent,
+    ConsentRequirement,
+    ConsentSigner,
+    ConsentStatus,
+    ConsentTemplate,
+)
 from clinic.clinical.models.documents import Document, DocumentCategory, DocumentStatus
 from clinic.clinical.models.notes import (
     DEFAULT_LATE_SIGNING_HOURS,
@@ -44,6 +51,11 @@ __all__ = [
     "ClinicalSettings",
     "Condition",
     "ConditionStatus",
+    "Consent",
+    "ConsentRequirement",
+    "ConsentSigner",
+    "ConsentStatus",
+    "ConsentTemplate",
     "Document",
     "DocumentCategory",
     "DocumentStatus",

@@ -1,6 +1,15 @@
 """Reads of the clinical record and who may see what (caseload, content visibility), one file
 per capability. Callers import from `clinic.clinical.selectors`."""
 
+from clinic.clinical.selectors.consents import (
+    consent_for_actor,
+    consent_is_valid,
+    consent_missing_for,
+    consent_template_get,
+    consent_templates_list,
+    consent_valid_q,
+    patient_consents,
+)
 from clinic.clinical.selectors.documents import (
     document_categories,
     document_for_actor,
@@ -93,6 +102,12 @@ __all__ = [
     "clinical_summary",
     "condition_for_actor",
     "conditions_list",
+    "consent_for_actor",
+    "consent_is_valid",
+    "consent_missing_for",
+    "consent_template_get",
+    "consent_templates_list",
+    "consent_valid_q",
     "content_visible",
     "cosign_queue",
     "document_categories",
@@ -113,6 +128,7 @@ __all__ = [
     "observation_interpretation",
     "observations_list",
     "patient_access_log",
+    "patient_consents",
     "practitioner_of",
     "record_card",
     "record_patient",

@@ -2,6 +2,15 @@
 `clinic.clinical.services`; the capability files hold the rules."""
 
 from clinic.clinical.services.access import break_glass_open
+from clinic.clinical.services.consents import (
+    consent_required_check,
+    consent_sign,
+    consent_template_create,
+    consent_template_update,
+    consent_withdraw,
+    signature_clean,
+    text_to_sign,
+)
 from clinic.clinical.services.documents import (
     DOCUMENT_TYPES,
     document_entered_in_error,
@@ -54,6 +63,11 @@ __all__ = [
     "break_glass_open",
     "condition_create",
     "condition_update",
+    "consent_required_check",
+    "consent_sign",
+    "consent_template_create",
+    "consent_template_update",
+    "consent_withdraw",
     "document_entered_in_error",
     "document_max_bytes",
     "document_read",
@@ -71,4 +85,6 @@ __all__ = [
     "record_read",
     "sections_clean",
     "settings_update",
+    "signature_clean",
+    "text_to_sign",
 ]
