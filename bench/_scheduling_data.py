@@ -37,7 +37,7 @@ def django_ready() -> None:
     from clinic import cli
 
     cli._home()
-    cli._secret_key_ensure()
+    cli._secrets_ensure()
     cli._django_setup()
     cli.cmd_migrate(argparse.Namespace(verbosity=0))
     from django.conf import settings

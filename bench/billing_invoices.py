@@ -35,14 +35,14 @@ def _report(name: str, times: list[float], queries: list[int]) -> None:
 
 
 def _setup():
-    from clinic.cli import _django_setup, _secret_key_ensure
+    from clinic.cli import _django_setup, _secrets_ensure
 
     os.environ.setdefault("CLINIC_HOME", os.getcwd())
     # requests go through Django's test client, whose host is "testserver"
     os.environ["ALLOWED_HOSTS"] = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost") + (
         ",testserver"
     )
-    _secret_key_ensure()
+    _secrets_ensure()
     _django_setup()
     from django.core.management import call_command
 

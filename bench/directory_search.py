@@ -27,7 +27,7 @@ def _setup_django() -> None:
     from clinic import cli
 
     cli._home()
-    cli._secret_key_ensure()
+    cli._secrets_ensure()
     cli._django_setup()
 
 
@@ -146,7 +146,7 @@ def main(argv: list[str]) -> int:
         lines.append(text)
 
     cli._home()
-    cli._secret_key_ensure()
+    cli._secrets_ensure()
     with cli.Database():
         _setup_django()
         import argparse as _argparse

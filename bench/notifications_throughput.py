@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
         lines.append(text)
 
     cli._home()
-    cli._secret_key_ensure()
+    cli._secrets_ensure()
     with cli.Database():
         cli._django_setup()
         cli.cmd_migrate(argparse.Namespace(verbosity=0))

@@ -50,6 +50,13 @@ def _field_keys_ensure() -> None:
         path.chmod(0o600)
 
 
+def _secrets_ensure() -> None:
+    """What a process of this project needs before Django starts: SECRET_KEY and the
+    field-encryption keys (generated into var/ on first run unless set in the environment)."""
+    _secret_key_ensure()
+    _field_keys_ensure()
+
+
 class Database:
     """Context: the embedded server is up inside; stopped on exit if we started it."""
 
@@ -500,8 +507,7 @@ _module_commands()
 def main(argv: list[str] | None = None) -> int:
     args = parser_build().parse_args(argv)
     _home()
-    _secret_key_ensure()
-    _field_keys_ensure()
+    _secrets_ensure()
     from clinic.core.i18n import messages_compile
 
     messages_compile()

@@ -9,6 +9,7 @@ app_name = "clinical"
 urlpatterns = [
     path("notes/<uuid:note_id>/", note_views.note_page, name="note"),
     path("notes/<uuid:note_id>/save/", note_views.note_save, name="note_save"),
+    path("notes/<uuid:note_id>/pdf/", note_views.note_print, name="note_pdf"),
     path("notes/<uuid:note_id>/sign/", note_views.note_sign, name="note_sign"),
     path("notes/<uuid:note_id>/cosign/", note_views.note_cosign, name="note_cosign"),
     path("notes/<uuid:note_id>/addenda/", note_views.addendum_add, name="addendum_add"),

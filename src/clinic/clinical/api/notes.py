@@ -4,12 +4,15 @@ clinical.services (writes) and clinical.selectors (who sees what)."""
 
 from uuid import UUID
 
+from django.http import HttpResponse
+from django.utils import translation
 from ninja import Router, Status
 from ninja.pagination import paginate
 
 from clinic.api.auth import require
 from clinic.api.pagination import Mapped, PagePagination
 from clinic.clinical import selectors, services
+from clinic.clinical.pdf import note_pdf
 from clinic.clinical.presenters import addendum_out, encounter_out, note_out, version_out
 from clinic.clinical.schemas import (
     AccessOut,
@@ -113,6 +116,23 @@ def note_cosign(request, note_id: UUID):
 def addendum_add(request, note_id: UUID, payload: AddendumIn):
     addendum = services.addendum_add(actor=request.auth, note_id=note_id, text=payload.text)
     return Status(201, addendum_out(addendum))
+
+
+@router.get("/notes/{note_id}/pdf")
+@require("note.view")
+def note_pdf_get(request, note_id: UUID, language: str = ""):
+    """A signed note as PDF (a draft: 409 `note_draft`); the read is logged."""
+    note = selectors.note_for_actor(request.auth, note_id)
+    body = note_pdf(
+        note,
+        organization=request.auth.organization,
+        language=language or translation.get_language(),
+    )
+    services.note_read_record(actor=request.auth, note=note, what="pdf")
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="note-{note.id}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @router.get("/notes/{note_id}/versions", response=list[VersionOut])

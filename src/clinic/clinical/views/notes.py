@@ -5,14 +5,16 @@ clinical.services and clinical.selectors; every display of content is a logged r
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from clinic.clinical import selectors, services
 from clinic.clinical.models import NoteStatus, NoteTemplate
+from clinic.clinical.pdf import note_pdf
 from clinic.core.errors import Conflict, DomainError, NotFound
 from clinic.directory.selectors import patient_for_actor
 from clinic.web.access import page_requires
@@ -83,6 +85,27 @@ def note_page(request, note_id):
     note = selectors.note_for_actor(actor, note_id)
     services.note_read_record(actor=actor, note=note)
     return render(request, "clinical/note.html", _note_context(request, note, content=True))
+
+
+@page_requires("note.view")
+def note_print(request, note_id):
+    """The signed note as PDF; the read is logged like the page's. A draft: back to the page."""
+    actor = request.membership
+    note = selectors.note_for_actor(actor, note_id)
+    try:
+        body = note_pdf(
+            note,
+            organization=actor.organization,
+            language=request.GET.get("language") or translation.get_language(),
+        )
+    except Conflict as exc:
+        messages.error(request, exc.message)
+        return redirect("clinical:note", note_id=note.id)
+    services.note_read_record(actor=actor, note=note, what="pdf")
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="note-{note.id}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST
