@@ -70,3 +70,38 @@ def test_the_note_page_on_a_phone_in_arabic(phone_page, live_server_url, committ
     )
     assert overflow <= 0, overflow
     assert axe_violations(page) == []
+
+
+def test_an_aba_session_note_computes_accuracy_as_typed(browser_page, committed_persona):
+    setup = _setup(committed_persona)
+    page = browser_page
+    login(page, setup.practitioner)
+    page.goto(f"/patients/{setup.patient.id}/")
+    page.locator("#encounters #note-template").select_option("aba")
+    page.locator("#encounters").get_by_role("button", name="New note").click()
+    page.wait_for_url(re.compile(r"/notes/[0-9a-f-]+/$"))
+    targets = page.locator("#aba-targets tbody tr")
+    expect(targets).to_have_count(2)
+    first = targets.nth(0)
+    first.get_by_label("Target 1").fill("Mand for water")
+    first.get_by_label("Trials 1").fill("10")
+    first.get_by_label("Correct 1").fill("8")
+    first.get_by_label("Prompt level 1").select_option("gestural")
+    expect(first.locator(".aba-accuracy")).to_have_text("80 %")
+    page.locator("#aba-add-target").click()
+    expect(targets).to_have_count(3)
+    third = targets.nth(2)
+    third.get_by_label("Target 3").fill("Match colours")
+    third.get_by_label("Trials 3").fill("4")
+    third.get_by_label("Correct 3").fill("4")
+    page.locator("#aba-behaviours").get_by_label("Behaviour 1").fill("Elopement")
+    page.locator("#aba-behaviours").get_by_label("Frequency 1").fill("2")
+    page.locator("#save-now").click()
+    expect(page.locator("#saved-at")).to_be_visible()
+    assert axe_violations(page) == []
+    page.reload()
+    expect(page.locator("#aba-targets tbody tr")).to_have_count(4)  # two filled, two empty
+    expect(page.locator("#aba-targets")).to_contain_text("100 %")
+    expect(page.locator("#aba-targets tbody tr").nth(1).get_by_label("Target 2")).to_have_value(
+        "Match colours"
+    )

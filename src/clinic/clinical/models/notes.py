@@ -40,6 +40,7 @@ class EncounterStatus(models.TextChoices):
 class NoteTemplate(models.TextChoices):
     SOAP = "soap", _("SOAP")
     DAP = "dap", _("DAP")
+    ABA = "aba", _("ABA session")
     FREE = "free", _("Free sections")
 
 

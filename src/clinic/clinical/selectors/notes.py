@@ -26,6 +26,7 @@ from clinic.accounts.models import Membership
 from clinic.accounts.roles import Role
 from clinic.audit.models import AuditEvent
 from clinic.care.models import TreatmentPlan
+from clinic.clinical.aba import aba_text
 from clinic.clinical.models import (
     Addendum,
     BreakGlassAccess,
@@ -278,6 +279,8 @@ def section_items(template: str, sections: Any) -> list[tuple[str, str, str]]:
             (str(i), item.get("title", ""), item.get("text", ""))
             for i, item in enumerate(sections or [])
         ]
+    if template == NoteTemplate.ABA:
+        return aba_text(sections)
     titles = section_titles()
     return [(key, titles[key], (sections or {}).get(key, "")) for key in SECTION_KEYS[template]]
 

@@ -17,6 +17,7 @@ from clinic.accounts.models import Membership
 from clinic.accounts.roles import Role
 from clinic.audit.services import audit_record
 from clinic.clinical import selectors
+from clinic.clinical.aba import aba_clean
 from clinic.clinical.models import (
     Addendum,
     ClinicalNote,
@@ -199,7 +200,7 @@ def _text(value: Any, field: str, limit: int = MAX_SECTION_CHARS) -> str:
 def sections_clean(template: str, sections: Any) -> Any:
     """The sections of a note checked against its template: SOAP and DAP take an object with
     their section names (missing ones are empty, unknown ones refused); free sections are a list
-    of {title, text}."""
+    of {title, text}; an ABA session note its targets and behaviours (clinical.aba)."""
     template = _choice(template, "template", NoteTemplate)
     if template == NoteTemplate.FREE:
         if not isinstance(sections, list) or not 1 <= len(sections) <= MAX_FREE_SECTIONS:
@@ -217,6 +218,8 @@ def sections_clean(template: str, sections: Any) -> Any:
                 raise _invalid(f"sections.{i}.title", _("A section needs a title."))
             cleaned.append({"title": title, "text": _text(item.get("text"), f"sections.{i}.text")})
         return cleaned
+    if template == NoteTemplate.ABA:
+        return aba_clean(sections, _text)
     keys = selectors.SECTION_KEYS[template]
     if not isinstance(sections, dict):
         raise _invalid(

@@ -12,7 +12,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from clinic.clinical import selectors, services
+from clinic.clinical import aba, selectors, services
 from clinic.clinical.models import NoteStatus, NoteTemplate
 from clinic.clinical.pdf import note_pdf
 from clinic.core.errors import Conflict, DomainError, NotFound
@@ -27,6 +27,8 @@ STATUS_BADGES = {
 
 
 def _blank_sections(template: str):
+    if template == NoteTemplate.ABA:
+        return aba.blank()
     if template == NoteTemplate.FREE:
         return [{"title": _("Note"), "text": ""}]
     return {key: "" for key in selectors.SECTION_KEYS[template]}
@@ -35,6 +37,8 @@ def _blank_sections(template: str):
 def _sections_from_form(template: str, data) -> object:
     """The sections posted by the editor: `s_<key>` for SOAP/DAP, `title_<i>`/`text_<i>` for
     free notes (in order)."""
+    if template == NoteTemplate.ABA:
+        return aba.aba_from_form(data)
     if template == NoteTemplate.FREE:
         sections, i = [], 0
         while f"title_{i}" in data:
@@ -44,6 +48,25 @@ def _sections_from_form(template: str, data) -> object:
             i += 1
         return sections
     return {key: data.get(f"s_{key}", "") for key in selectors.SECTION_KEYS[template]}
+
+
+# empty rows the ABA editor offers below the filled ones (saving adds more)
+ABA_BLANK_ROWS = 2
+
+
+def _aba_rows(note) -> dict:
+    """The ABA editor's rows: the targets (with their computed accuracy) and behaviours, each
+    followed by empty rows to fill."""
+    sections = note.sections or aba.blank()
+    targets = [{**t, "accuracy": aba.accuracy(t)} for t in sections.get("targets") or []]
+    behaviours = list(sections.get("behaviours") or [])
+    return {
+        "targets": targets + [{} for _ in range(ABA_BLANK_ROWS)],
+        "behaviours": behaviours + [{} for _ in range(ABA_BLANK_ROWS)],
+        "summary": sections.get("summary", ""),
+        "plan": sections.get("plan", ""),
+        "prompts": list(aba.PROMPT_LEVELS.items()),
+    }
 
 
 def _note_context(request, note, *, content: bool) -> dict:
@@ -60,6 +83,7 @@ def _note_context(request, note, *, content: bool) -> dict:
         context.update(
             {
                 "sections": selectors.section_items(note.template, note.sections),
+                "aba": _aba_rows(note) if note.template == NoteTemplate.ABA else None,
                 # the allergies and alerts banner, as on the chart: who writes must see them
                 "banner": selectors.banner(note.patient_id) if actor.has("allergy.view") else None,
                 "addenda": selectors.note_addenda(note),
