@@ -104,11 +104,11 @@ def clinical_rows(persona) -> dict:
     """A row in every clinical table of the persona's clinic (tenant active): settings, an
     encounter, a signed note with two versions and an addendum, an allergy (after "no known
     allergies"), an alert, a condition, an observation, a document, a break-glass access, a
-    consent template required by a service and a signed consent."""
+    consent template required by a service, a signed consent and a care-team member."""
     from django.utils import timezone
 
     from clinic.clinical import services
-    from clinic.clinical.models import BreakGlassAccess
+    from clinic.clinical.models import BreakGlassAccess, CareTeamMember
     from clinic.directory import services as directory
     from tests.clinical.test_consents import signature_png
 
@@ -172,6 +172,8 @@ def clinical_rows(persona) -> dict:
         signed_name="Clinical Rls",
         signature=signature_png(),
     )
+    # the row itself (the service wants a practitioner with an account; this one has none)
+    CareTeamMember.objects.create(patient=patient, practitioner=practitioner, added_by=actor)
     return {
         "template_id": template.id,
         "consent_id": consent.id,

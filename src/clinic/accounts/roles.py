@@ -234,6 +234,8 @@ _grant(
         Role.ASSISTANT: _CONSENT_DESK,
     }
 )
+# The care team: who assigns practitioners to a patient by hand (their caseload).
+_grant({role: {"care_team.manage"} for role in (Role.OWNER, Role.ADMIN, Role.MANAGER)})
 # Break-glass: a practitioner opens a time-limited, audited access to a record outside their
 # caseload (owners and admins read every record already).
 _grant({Role.PRACTITIONER: {"record.break_glass"}})

@@ -236,3 +236,11 @@ def consent_out(consent, *, with_signature: bool = False) -> dict:
     if with_signature:
         data["signature"] = consent.signature
     return data
+
+
+def care_team_out(member) -> dict:
+    return {
+        "practitioner": {"id": member.practitioner.id, "name": member.practitioner.display_name},
+        "added_by": _ref(member.added_by, member_name(member.added_by)),
+        "added_at": member.added_at,
+    }

@@ -347,3 +347,13 @@ class ConsentOut(Schema):
 
 class ConsentDetailOut(ConsentOut):
     signature: str
+
+
+class CareTeamIn(Schema):
+    practitioner_id: UUID | None = None
+
+
+class CareTeamOut(Schema):
+    practitioner: ClinicalRef
+    added_by: ClinicalRef | None
+    added_at: datetime

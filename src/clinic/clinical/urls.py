@@ -74,6 +74,16 @@ urlpatterns = [
         name="consent_template_edit",
     ),
     path(
+        "patients/<uuid:patient_id>/care-team/",
+        document_views.care_team_add,
+        name="care_team_add",
+    ),
+    path(
+        "patients/<uuid:patient_id>/care-team/<uuid:practitioner_id>/remove/",
+        document_views.care_team_remove,
+        name="care_team_remove",
+    ),
+    path(
         "patients/<uuid:patient_id>/access-log/",
         document_views.access_log,
         name="access_log",

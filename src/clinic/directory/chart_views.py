@@ -187,6 +187,17 @@ def _chart_context(request, patient) -> dict:
             chart["consent_templates"] = list(
                 clinical_selectors.consent_templates_list(active=True)
             )
+    if actor.has("encounter.view"):
+        # staff only: the practitioners assigned to this patient's care by hand
+        chart["care_team"] = list(clinical_selectors.care_team(patient.id))
+        chart["can_manage_care_team"] = actor.has("care_team.manage")
+        if chart["can_manage_care_team"]:
+            taken = {m.practitioner_id for m in chart["care_team"]}
+            chart["care_team_choices"] = [
+                p
+                for p in selectors.practitioners_list().filter(membership__isnull=False)
+                if p.id not in taken
+            ]
     if actor.has("record.break_glass"):
         # a practitioner outside whose caseload the patient is may open emergency access;
         # while it is open the chart says until when

@@ -1,6 +1,6 @@
-"""Documents of the record (multipart upload, list, the bytes, entered in error) and
-break-glass access. Thin: rules live in clinical.services and clinical.selectors; outside the
-caller's caseload a patient or document is a 404, as another clinic's."""
+"""Documents of the record (multipart upload, list, the bytes, entered in error), the care
+team and break-glass access. Thin: rules live in clinical.services and clinical.selectors;
+outside the caller's caseload a patient or document is a 404, as another clinic's."""
 
 from uuid import UUID
 
@@ -12,8 +12,15 @@ from ninja.pagination import paginate
 from clinic.api.auth import require
 from clinic.api.pagination import Mapped, PagePagination
 from clinic.clinical import selectors, services
-from clinic.clinical.presenters import break_glass_out, document_out
-from clinic.clinical.schemas import BreakGlassIn, BreakGlassOut, DocumentOut
+from clinic.clinical.presenters import break_glass_out, care_team_out, document_out
+from clinic.clinical.schemas import (
+    BreakGlassIn,
+    BreakGlassOut,
+    CareTeamIn,
+    CareTeamOut,
+    DocumentOut,
+)
+from clinic.directory.selectors import patient_for_actor
 
 router = Router(tags=["clinical"])
 
@@ -93,3 +100,30 @@ def break_glass_open(request, patient_id: UUID, payload: BreakGlassIn):
         actor=request.auth, patient_id=patient_id, reason=payload.reason, minutes=payload.minutes
     )
     return Status(201, break_glass_out(access))
+
+
+@router.get("/patients/{patient_id}/care-team", response=list[CareTeamOut])
+@require("patient.view")
+@paginate(PagePagination)
+def care_team_list(request, patient_id: UUID):
+    """The practitioners assigned to the patient's care by hand (their caseload)."""
+    patient = patient_for_actor(request.auth, patient_id)
+    return Mapped(selectors.care_team(patient.id), care_team_out)
+
+
+@router.post("/patients/{patient_id}/care-team", response={201: CareTeamOut})
+@require("care_team.manage")
+def care_team_add(request, patient_id: UUID, payload: CareTeamIn):
+    member = services.care_team_add(
+        actor=request.auth, patient_id=patient_id, practitioner_id=payload.practitioner_id
+    )
+    return Status(201, care_team_out(member))
+
+
+@router.delete("/patients/{patient_id}/care-team/{practitioner_id}", response={204: None})
+@require("care_team.manage")
+def care_team_remove(request, patient_id: UUID, practitioner_id: UUID):
+    services.care_team_remove(
+        actor=request.auth, patient_id=patient_id, practitioner_id=practitioner_id
+    )
+    return Status(204, None)

@@ -1,7 +1,7 @@
 """The clinical record's tables, one file per part of the record; imported here so Django
 finds them and callers keep importing from `clinic.clinical.models`."""
 
-from clinic.clinical.models.access import BreakGlassAccess
+from clinic.clinical.models.access import BreakGlassAccess, CareTeamMember
 from clinic.clinical.models.consents import (
     Consent,
     ConsentRequirement,
@@ -47,6 +47,7 @@ __all__ = [
     "AllergySeverity",
     "AllergyStatus",
     "BreakGlassAccess",
+    "CareTeamMember",
     "ClinicalNote",
     "ClinicalSettings",
     "Condition",

@@ -39,3 +39,25 @@ class BreakGlassAccess(TenantModel):
 
     def __str__(self) -> str:
         return f"break-glass until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class CareTeamMember(TenantModel):
+    """A practitioner assigned to a patient's care by hand: part of their caseload whatever
+    the plans and appointments say (a supervisor, a covering colleague, a named keyworker)."""
+
+    patient = models.ForeignKey("directory.Patient", on_delete=models.CASCADE, related_name="+")
+    practitioner = models.ForeignKey(
+        "directory.Practitioner", on_delete=models.CASCADE, related_name="+"
+    )
+    added_by = models.ForeignKey("accounts.Membership", on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "patient", "practitioner"], name="care_team_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.practitioner_id} cares for {self.patient_id}"

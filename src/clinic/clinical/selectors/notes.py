@@ -7,8 +7,8 @@ Who sees what:
 - their content (sections, versions, addenda): owners and admins for every patient, a
   practitioner for the patients of their caseload, nobody else (404, as for another clinic's);
 - a practitioner's caseload: the patients of a treatment plan they are responsible for, or of an
-  appointment with them from 365 days ago to 30 days ahead (cancelled ones do not count), or
-  of a break-glass access of theirs that has not expired yet."""
+  appointment with them from 365 days ago to 30 days ahead (cancelled ones do not count), of
+  their care team (assigned by hand), or of a break-glass access of theirs not expired yet."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from clinic.clinical.aba import aba_text
 from clinic.clinical.models import (
     Addendum,
     BreakGlassAccess,
+    CareTeamMember,
     ClinicalNote,
     ClinicalSettings,
     Encounter,
@@ -91,7 +92,8 @@ def _caseload_sources(actor: Membership, patient_id: Any = None) -> tuple[QueryS
         start_at__lte=now + CASELOAD_AHEAD,
     ).exclude(status__in=("cancelled", "held"))
     broken = BreakGlassAccess.objects.filter(membership_id=actor.id, expires_at__gt=now)
-    sources = (plans, appointments, broken)
+    assigned = CareTeamMember.objects.filter(practitioner__membership_id=actor.id)
+    sources = (plans, appointments, broken, assigned)
     if patient_id is not None:
         sources = tuple(qs.filter(patient_id=patient_id) for qs in sources)
     return sources
@@ -99,11 +101,12 @@ def _caseload_sources(actor: Membership, patient_id: Any = None) -> tuple[QueryS
 
 def caseload_q(actor: Membership, field: str = "patient_id") -> Q:
     """A filter on `field` for the patients of a practitioner's caseload."""
-    plans, appointments, broken = _caseload_sources(actor)
+    plans, appointments, broken, assigned = _caseload_sources(actor)
     return (
         Q(**{f"{field}__in": plans.values("patient_id")})
         | Q(**{f"{field}__in": appointments.values("patient_id")})
         | Q(**{f"{field}__in": broken.values("patient_id")})
+        | Q(**{f"{field}__in": assigned.values("patient_id")})
     )
 
 
@@ -125,6 +128,15 @@ def content_visible(actor: Membership, patient_id: Any) -> bool:
     if actor.role != Role.PRACTITIONER or patient_uuid is None:
         return False
     return any(qs.exists() for qs in _caseload_sources(actor, patient_uuid))
+
+
+def care_team(patient_id: Any) -> QuerySet:
+    """The practitioners assigned to a patient's care by hand."""
+    return (
+        CareTeamMember.objects.filter(patient_id=_uuid(patient_id))
+        .select_related("practitioner", "added_by__user")
+        .order_by("practitioner__display_name", "id")
+    )
 
 
 def break_glass_open_for(actor: Membership, patient_id: Any) -> BreakGlassAccess | None:

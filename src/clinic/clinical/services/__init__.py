@@ -1,7 +1,7 @@
 """Writes to the clinical record, one file per capability (notes, ...). Callers import from
 `clinic.clinical.services`; the capability files hold the rules."""
 
-from clinic.clinical.services.access import break_glass_open
+from clinic.clinical.services.access import break_glass_open, care_team_add, care_team_remove
 from clinic.clinical.services.consents import (
     consent_required_check,
     consent_sign,
@@ -61,6 +61,8 @@ __all__ = [
     "allergy_create",
     "allergy_update",
     "break_glass_open",
+    "care_team_add",
+    "care_team_remove",
     "condition_create",
     "condition_update",
     "consent_required_check",

@@ -1,4 +1,7 @@
-"""Break-glass: a practitioner opens a time-limited access to the record of a patient outside
+"""Access beyond plans and appointments: the care team (practitioners assigned to a patient by
+hand) and break-glass.
+
+Break-glass: a practitioner opens a time-limited access to the record of a patient outside
 their caseload, with a reason. The access is a row the caseload rule reads
 (clinical.selectors), an audit event on the patient's access log, and an event the admins are
 told of (notifications). It lapses by itself at `expires_at`."""
@@ -8,16 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.accounts.models import Membership
 from clinic.audit.services import audit_record
 from clinic.clinical import events, selectors
-from clinic.clinical.models import BreakGlassAccess
-from clinic.core.errors import Conflict, PermissionDenied, ValidationFailed
+from clinic.clinical.models import BreakGlassAccess, CareTeamMember
+from clinic.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from clinic.core.events import publish
+from clinic.directory.models import Practitioner
 from clinic.directory.selectors import patient_for_actor
 
 DEFAULT_MINUTES = 60
@@ -85,3 +89,55 @@ def break_glass_open(
         access.patient = patient
         publish(events.BreakGlassOpened(access=access, actor=actor))
     return access
+
+
+# --- the care team (a caseload assigned by hand) --------------------------------------------
+
+
+@transaction.atomic
+def care_team_add(*, actor: Membership, patient_id: Any, practitioner_id: Any) -> CareTeamMember:
+    """Put a practitioner in the patient's care team (their caseload from now on); 409
+    `already_in_care_team` when they are, 422 naming `practitioner_id` when there is no such
+    active practitioner with an account."""
+    patient = patient_for_actor(actor, patient_id)
+    practitioner = (
+        Practitioner.objects.filter(
+            id=selectors._uuid(practitioner_id),
+            is_active=True,
+            membership__isnull=False,
+            membership__is_active=True,
+        ).first()
+        if selectors._uuid(practitioner_id)
+        else None
+    )
+    if practitioner is None:
+        raise _invalid("practitioner_id", _("No such practitioner with an account."))
+    if CareTeamMember.objects.filter(patient_id=patient.id, practitioner=practitioner).exists():
+        raise Conflict(
+            _("%(name)s is already in this patient's care team.")
+            % {"name": practitioner.display_name},
+            code="already_in_care_team",
+        )
+    try:
+        with transaction.atomic():
+            member = CareTeamMember.objects.create(
+                patient_id=patient.id, practitioner=practitioner, added_by=actor
+            )
+    except IntegrityError:  # the same assignment made at the same moment
+        raise Conflict(
+            _("%(name)s is already in this patient's care team.")
+            % {"name": practitioner.display_name},
+            code="already_in_care_team",
+        ) from None
+    member.practitioner = practitioner
+    return member
+
+
+@transaction.atomic
+def care_team_remove(*, actor: Membership, patient_id: Any, practitioner_id: Any) -> None:
+    patient = patient_for_actor(actor, patient_id)
+    deleted, _rows = CareTeamMember.objects.filter(
+        patient_id=patient.id, practitioner_id=selectors._uuid(practitioner_id)
+    ).delete()
+    if not deleted:
+        raise NotFound(_("This practitioner is not in the patient's care team."))

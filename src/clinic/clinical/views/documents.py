@@ -116,6 +116,37 @@ def break_glass(request, patient_id):
     return _chart(access.patient_id, "clinical-summary")
 
 
+@require_POST
+@page_requires("care_team.manage")
+def care_team_add(request, patient_id):
+    try:
+        member = services.care_team_add(
+            actor=request.membership,
+            patient_id=patient_id,
+            practitioner_id=request.POST.get("practitioner_id"),
+        )
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("%(name)s is now in the care team.") % {"name": member.practitioner.display_name},
+        )
+    return _chart(patient_id, "care-team")
+
+
+@require_POST
+@page_requires("care_team.manage")
+def care_team_remove(request, patient_id, practitioner_id):
+    services.care_team_remove(
+        actor=request.membership, patient_id=patient_id, practitioner_id=practitioner_id
+    )
+    messages.success(request, _("Removed from the care team."))
+    return _chart(patient_id, "care-team")
+
+
 def _actor_names(user_ids) -> dict:
     rows = Membership.objects.filter(user_id__in=set(user_ids)).select_related("user")
     return {m.user_id: m.user.full_name or m.user.email for m in rows}
