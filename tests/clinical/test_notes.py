@@ -186,3 +186,30 @@ def test_templates_fill_missing_sections(setup):
     assert note.sections == {"data": "Observed.", "assessment": "", "plan": ""}
     free = note_make(setup, template="free", sections=[{"title": " Call ", "text": "Fine."}])
     assert free.sections == [{"title": "Call", "text": "Fine."}]
+
+
+def test_the_desk_reads_note_text_only_when_the_clinic_allows_it(
+    api, client, setup, persona_factory
+):
+    from tests.clinical.factories import note_make
+
+    note = note_make(setup)
+    assistant = persona_factory("assistant")
+    assert api.get(f"notes/{note.id}", assistant).json().get("sections") is None
+    refused = api.patch("clinical-settings", setup.owner, json={"desk_reads_notes": "maybe"})
+    assert refused.status_code == 422
+    allowed = api.patch("clinical-settings", setup.owner, json={"desk_reads_notes": True})
+    assert allowed.status_code == 200 and allowed.json()["desk_reads_notes"] is True
+    assert api.get(f"notes/{note.id}", assistant).json()["sections"]["plan"]
+    # still no clinical list for the desk, whatever the setting
+    assert api.get(f"patients/{setup.patient.id}/allergies", assistant).status_code == 403
+    client.force_login(setup.owner.user)
+    page = client.get("/clinical-settings/")
+    assert page.status_code == 200 and "checked" in page.content.decode()
+    bad = client.post("/clinical-settings/", {"late_signing_hours": "0"})
+    assert bad.status_code == 422 and 'value="0"' in bad.content.decode()
+    saved = client.post("/clinical-settings/", {"late_signing_hours": "24"})
+    assert saved.status_code == 302
+    assert api.get(f"notes/{note.id}", assistant).json().get("sections") is None
+    client.force_login(assistant.user)
+    assert client.get("/clinical-settings/").status_code == 403

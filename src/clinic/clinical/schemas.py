@@ -105,10 +105,12 @@ class AccessOut(Schema):
 
 class ClinicalSettingsOut(Schema):
     late_signing_hours: int
+    desk_reads_notes: bool
 
 
 class ClinicalSettingsIn(Schema):
-    late_signing_hours: int
+    late_signing_hours: int | None = None
+    desk_reads_notes: bool | None = None
 
 
 # --- the record's lists (allergies, alerts, conditions, observations) ---------------------------

@@ -4,6 +4,7 @@ from clinic.clinical.views import consents as consent_views
 from clinic.clinical.views import documents as document_views
 from clinic.clinical.views import notes as note_views
 from clinic.clinical.views import record as record_views
+from clinic.clinical.views import settings as settings_views
 
 app_name = "clinical"
 urlpatterns = [
@@ -39,6 +40,7 @@ urlpatterns = [
         name="observation_add",
     ),
     path("icd10/choices/", record_views.icd10_choices, name="icd10_choices"),
+    path("clinical-settings/", settings_views.clinical_settings, name="settings"),
     path(
         "patients/<uuid:patient_id>/documents/",
         document_views.document_upload,

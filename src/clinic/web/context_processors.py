@@ -33,6 +33,7 @@ NAVIGATION = [
             (_("Members"), "web:members", "membership.manage"),
             (_("Audit log"), "web:audit", "audit.view"),
             (_("Consent forms"), "clinical:consent_templates", "consent_template.manage"),
+            (_("Clinical settings"), "clinical:settings", "clinical.settings"),
             (_("Settings"), "accounts:organization_settings", "organization.update"),
         ],
     ),

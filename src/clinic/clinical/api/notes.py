@@ -170,13 +170,18 @@ def patient_access_log(request, patient_id: UUID):
 @router.get("/clinical-settings", response=ClinicalSettingsOut)
 @require("clinical.settings")
 def clinical_settings_get(request):
-    return {"late_signing_hours": selectors.settings_get().late_signing_hours}
+    found = selectors.settings_get()
+    return {
+        "late_signing_hours": found.late_signing_hours,
+        "desk_reads_notes": found.desk_reads_notes,
+    }
 
 
 @router.patch("/clinical-settings", response=ClinicalSettingsOut)
 @require("clinical.settings")
 def clinical_settings_update(request, payload: ClinicalSettingsIn):
-    found = services.settings_update(
-        actor=request.auth, late_signing_hours=payload.late_signing_hours
-    )
-    return {"late_signing_hours": found.late_signing_hours}
+    found = services.settings_update(actor=request.auth, **payload.dict(exclude_unset=True))
+    return {
+        "late_signing_hours": found.late_signing_hours,
+        "desk_reads_notes": found.desk_reads_notes,
+    }

@@ -59,6 +59,10 @@ class ClinicalSettings(TenantModel):
     late_signing_hours = models.PositiveSmallIntegerField(
         _("late signing after (hours)"), default=DEFAULT_LATE_SIGNING_HOURS
     )
+    # off by default: managers and the front desk see that notes exist, not what they say
+    desk_reads_notes = models.BooleanField(
+        _("managers and the front desk may read the text of notes"), default=False
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -5,7 +5,8 @@ Who sees what:
   `note.view` — every patient for owners, admins, managers and assistants, the caseload for a
   practitioner;
 - their content (sections, versions, addenda): owners and admins for every patient, a
-  practitioner for the patients of their caseload, nobody else (404, as for another clinic's);
+  practitioner for the patients of their caseload, managers and assistants only when the
+  organization allows it (clinical settings), nobody else (404, as for another clinic's);
 - a practitioner's caseload: the patients of a treatment plan they are responsible for, or of an
   appointment with them from 365 days ago to 30 days ahead (cancelled ones do not count), of
   their care team (assigned by hand), or of a break-glass access of theirs not expired yet."""
@@ -45,6 +46,7 @@ from clinic.scheduling.models import Appointment
 CASELOAD_PAST = timedelta(days=365)
 CASELOAD_AHEAD = timedelta(days=30)
 CONTENT_FOR_ALL = (Role.OWNER, Role.ADMIN)
+DESK_ROLES = (Role.MANAGER, Role.ASSISTANT)
 # the reads of a patient's record listed by the access log (clinical.services writes the
 # clinical ones; directory writes patient.view when the chart opens)
 ACCESS_ACTIONS = (
@@ -110,10 +112,18 @@ def caseload_q(actor: Membership, field: str = "patient_id") -> Q:
     )
 
 
+def _reads_every_record(actor: Membership) -> bool:
+    """Owners and admins; managers and the front desk too when the organization lets them read
+    notes (clinical settings; their roles still hold no permission on the record's lists)."""
+    if actor.role in CONTENT_FOR_ALL:
+        return True
+    return actor.role in DESK_ROLES and settings_get().desk_reads_notes
+
+
 def _content_patients_q(actor: Membership, field: str = "patient_id") -> Q | None:
     """A filter on `field` for the patients whose clinical content `actor` may read; None when
     the role may read every patient's."""
-    if actor.role in CONTENT_FOR_ALL:
+    if _reads_every_record(actor):
         return None
     if actor.role == Role.PRACTITIONER:
         return caseload_q(actor, field)
@@ -122,7 +132,7 @@ def _content_patients_q(actor: Membership, field: str = "patient_id") -> Q | Non
 
 def content_visible(actor: Membership, patient_id: Any) -> bool:
     """May `actor` read (and, with `note.write`, write) this patient's clinical content?"""
-    if actor.role in CONTENT_FOR_ALL:
+    if _reads_every_record(actor):
         return True
     patient_uuid = _uuid(patient_id)
     if actor.role != Role.PRACTITIONER or patient_uuid is None:

@@ -55,11 +55,25 @@ def _choice(value: Any, field: str, choices) -> str:
 
 
 @transaction.atomic
-def settings_update(*, actor: Membership, late_signing_hours: int) -> ClinicalSettings:
-    if not isinstance(late_signing_hours, int) or not 1 <= late_signing_hours <= 8760:
-        raise _invalid("late_signing_hours", _("Must be a whole number of hours from 1 to 8760."))
+def settings_update(
+    *, actor: Membership, late_signing_hours: Any = None, desk_reads_notes: Any = None
+) -> ClinicalSettings:
+    """Change what is given (None: unchanged)."""
     found = ClinicalSettings.objects.select_for_update().first() or ClinicalSettings()
-    found.late_signing_hours = late_signing_hours
+    if late_signing_hours is not None:
+        if (
+            isinstance(late_signing_hours, bool)
+            or not isinstance(late_signing_hours, int)
+            or not 1 <= late_signing_hours <= 8760
+        ):
+            raise _invalid(
+                "late_signing_hours", _("Must be a whole number of hours from 1 to 8760.")
+            )
+        found.late_signing_hours = late_signing_hours
+    if desk_reads_notes is not None:
+        if not isinstance(desk_reads_notes, bool):
+            raise _invalid("desk_reads_notes", _("Must be true or false."))
+        found.desk_reads_notes = desk_reads_notes
     found.save()
     return found
 
