@@ -269,3 +269,20 @@ def test_the_front_desk_sees_no_documents_card(client, setup, persona_factory):
     client.force_login(assistant.user)
     html = client.get(f"/patients/{setup.patient.id}/").content.decode()
     assert 'id="documents"' not in html
+
+
+def test_the_chart_shows_the_latest_and_links_to_all(client, setup, settings):
+    from clinic.directory import chart_views
+
+    context, actor = _in(setup.practitioner)
+    with context:
+        for i in range(chart_views.CHART_DOCUMENTS + 1):
+            services.document_upload(
+                actor=actor, patient_id=setup.patient.id, data=PDF, title=f"Scan {i:02d}"
+            )
+    client.force_login(setup.practitioner.user)
+    chart = client.get(f"/patients/{setup.patient.id}/").content.decode()
+    assert 'id="documents-more"' in chart and "Scan 00" not in chart and "Scan 20" in chart
+    page = client.get(f"/patients/{setup.patient.id}/documents/").content.decode()
+    assert "Scan 00" in page and "Scan 20" in page
+    assert client.get(f"/patients/{setup.stranger.id}/documents/").status_code == 404

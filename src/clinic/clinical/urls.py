@@ -43,7 +43,7 @@ urlpatterns = [
     path("clinical-settings/", settings_views.clinical_settings, name="settings"),
     path(
         "patients/<uuid:patient_id>/documents/",
-        document_views.document_upload,
+        document_views.documents_page,
         name="document_upload",
     ),
     path("documents/<uuid:document_id>/", document_views.document_page, name="document"),

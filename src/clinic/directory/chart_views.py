@@ -168,13 +168,10 @@ def _chart_context(request, patient) -> dict:
     if record is not None:
         clinical_services.record_read(actor=actor, patient_id=patient.id, what="summary")
         if actor.has("document.view"):
-            documents = clinical_selectors.documents_list(patient.id)
-            chart["documents"] = list(documents[:CHART_DOCUMENTS])
-            chart["documents_total"] = (
-                documents.count()
-                if len(chart["documents"]) == CHART_DOCUMENTS
-                else len(chart["documents"])
-            )
+            # one more than shown says whether there are more, without counting them all
+            documents = list(clinical_selectors.documents_list(patient.id)[: CHART_DOCUMENTS + 1])
+            chart["documents"] = documents[:CHART_DOCUMENTS]
+            chart["documents_more"] = len(documents) > CHART_DOCUMENTS
             chart["can_upload_document"] = actor.has("document.upload")
             chart["document_categories"] = clinical_selectors.document_categories()
             chart["document_max_mb"] = clinical_services.document_max_bytes() // (1024 * 1024)

@@ -137,7 +137,9 @@ def content_visible(actor: Membership, patient_id: Any) -> bool:
     patient_uuid = _uuid(patient_id)
     if actor.role != Role.PRACTITIONER or patient_uuid is None:
         return False
-    return any(qs.exists() for qs in _caseload_sources(actor, patient_uuid))
+    # one query whatever the reason (plan, appointment, care team, break-glass)
+    first, *rest = (qs.values("patient_id") for qs in _caseload_sources(actor, patient_uuid))
+    return first.union(*rest, all=True).exists()
 
 
 def care_team(patient_id: Any) -> QuerySet:

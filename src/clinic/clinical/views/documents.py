@@ -33,6 +33,23 @@ def _wants_text(request) -> bool:
     return request.headers.get("X-Upload") == "1"
 
 
+DOCUMENTS_PAGE = 50
+
+
+@page_requires("document.view")
+def documents_page(request, patient_id):
+    """Every document of the patient, newest first, 50 a page (the chart shows the latest);
+    a POST is an upload."""
+    if request.method == "POST":
+        return document_upload(request, patient_id)
+    patient = selectors.record_patient(request.membership, patient_id)
+    services.record_read(actor=request.membership, patient_id=patient.id, what="documents")
+    page = Paginator(selectors.documents_list(patient.id), DOCUMENTS_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "clinical/documents.html", {"patient": patient, "page": page})
+
+
 @require_POST
 @page_requires("document.upload")
 def document_upload(request, patient_id):
