@@ -252,6 +252,11 @@ def _run(args, slug, log, lines) -> int:
             api,
             "/api/v1/encounters?patient_id={id}",
         ),
+        (
+            "  the same, page_size=10 (what the chart shows)",
+            api,
+            "/api/v1/encounters?patient_id={id}&page_size=10",
+        ),
     ):
         figures = {}
         for name, patient in (("light", light), ("heavy", heavy)):

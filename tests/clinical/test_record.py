@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from clinic.clinical import selectors, services
+from clinic.clinical.selectors.record import TREND_POINTS
 from clinic.core.errors import Conflict, NotFound, ValidationFailed
 from clinic.core.tenancy import tenant_context
 from tests.clinical.factories import actor_of
@@ -312,3 +313,30 @@ def test_adult_values_outside_the_reference_range_are_flagged(api, setup, tenant
     assert fast["interpretation"] == expected
     listed = _ok(api.get(base, doc))["items"]
     assert listed[0]["interpretation"] == expected
+
+
+def test_each_measure_keeps_its_trend_however_many_others_follow(setup):
+    context, actor = _in(setup)
+    now = timezone.now()
+    with context:
+        patient = setup.patient.id
+        services.observation_create(
+            actor=actor,
+            patient_id=patient,
+            code="height",
+            value="172",
+            recorded_at=now - timedelta(days=400),
+        )
+        for k in range(TREND_POINTS + 15):
+            services.observation_create(
+                actor=actor,
+                patient_id=patient,
+                code="heart_rate",
+                value=str(60 + k % 30),
+                recorded_at=now - timedelta(hours=k + 1),
+            )
+        trends = {t.vital.code: t for t in selectors.vital_trends(patient)}
+    assert trends["height"].latest.value == Decimal("172")
+    points = trends["heart_rate"].points
+    assert len(points) == TREND_POINTS
+    assert points[-1].recorded_at > points[0].recorded_at  # oldest first, the newest last

@@ -8,7 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.utils.translation import gettext as _
 
 from clinic.accounts.models import Membership
@@ -38,9 +39,8 @@ from clinic.directory.models import Patient
 from clinic.directory.selectors import patient_for_actor
 
 VITAL_CODES = tuple(VITALS)
-# the observations the chart reads to draw the trends (the newest, all measures together)
+# the points of each measure the chart reads to draw its trend (the newest)
 TREND_POINTS = 20
-SUMMARY_OBSERVATIONS = 200
 
 _SEVERITY_ORDER = Case(
     When(severity="life_threatening", then=Value(0)),
@@ -220,14 +220,23 @@ class ClinicalSummary:
 
 def vital_trends(patient_id: Any, *, patient: Patient | None = None) -> list[VitalTrend]:
     """The latest value of each measure and its recent points, in the catalogue's order: one
-    query over the newest observations of all measures."""
-    newest = Observation.objects.filter(
-        patient_id=patient_id, status=ObservationStatus.FINAL
-    ).select_related("location")
+    query reading at most TREND_POINTS rows per measure, however long the history (a measure
+    taken rarely keeps its place beside daily ones)."""
+    ranked = (
+        Observation.objects.filter(patient_id=patient_id, status=ObservationStatus.FINAL)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("code")],
+                order_by=[F("recorded_at").desc(), F("id").asc()],
+            )
+        )
+        .filter(rank__lte=TREND_POINTS)
+        .select_related("location")
+    )
     by_code: dict[str, list[Observation]] = defaultdict(list)
-    for observation in newest.order_by("-recorded_at", "id")[:SUMMARY_OBSERVATIONS]:
-        if len(by_code[observation.code]) < TREND_POINTS:
-            by_code[observation.code].append(observation)
+    for observation in ranked.order_by("code", "-recorded_at", "id"):
+        by_code[observation.code].append(observation)
     return [
         VitalTrend(
             vital=vital,
