@@ -92,10 +92,12 @@ def test_the_section_links_stay_in_view_and_are_reached_by_keyboard(
     page.goto(f"/patients/{history.patient.id}/")
     nav = page.locator("#chart-nav")
     links = nav.get_by_role("link")
-    expect(links).to_have_count(7)  # the owner sees every section
+    expect(links).to_have_count(9)  # the owner sees every section
     targets = links.evaluate_all("links => links.map(a => a.getAttribute('href'))")
     assert targets == [
         "#clinical-summary",
+        "#documents",
+        "#consents",
         "#appointments",
         "#plans",
         "#encounters",

@@ -242,9 +242,13 @@ def test_cosign_through_the_api(api, setup, persona_factory, tenant):
 
 
 def test_clinical_settings(api, owner_a, practitioner_a):
-    assert _ok(api.get("clinical-settings", owner_a)) == {"late_signing_hours": 72}
+    assert _ok(api.get("clinical-settings", owner_a)) == {
+        "late_signing_hours": 72,
+        "desk_reads_notes": False,
+    }
     assert _ok(api.patch("clinical-settings", owner_a, json={"late_signing_hours": 24})) == {
-        "late_signing_hours": 24
+        "late_signing_hours": 24,
+        "desk_reads_notes": False,
     }
     bad = api.patch("clinical-settings", owner_a, json={"late_signing_hours": 0})
     assert bad.status_code == 422 and "late_signing_hours" in bad.json()["error"]["details"]
