@@ -69,8 +69,12 @@ def test_upload_and_preview_documents(browser_page, live_server_url, committed_p
     assert axe_violations(page) == []
     page.go_back()
     page.locator("#document-list a", has_text="Wound, day 3").click()
-    image_ok = page.locator("#document-image").evaluate("img => img.complete && img.naturalWidth")
-    assert image_ok == 4
+    # the image is fetched from the authorised view after the page: wait for it to load
+    page.wait_for_function(
+        "() => { const i = document.getElementById('document-image');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+    assert page.locator("#document-image").evaluate("img => img.naturalWidth") == 4
     assert not [p for p in problems if "Content Security Policy" in p], problems
 
     _arabic(page, live_server_url)
@@ -125,8 +129,10 @@ def test_sign_a_consent_by_drawing_on_a_tablet(chromium, live_server_url, commit
         page.locator("#witness-name").fill("Front desk")
         page.locator("#consent-submit").click()
         expect(page.locator("#consent-status")).to_contain_text("Valid")
-        signature = page.locator("#consent-signature")
-        assert signature.evaluate("img => img.complete && img.naturalWidth > 0")
+        page.wait_for_function(
+            "() => { const i = document.getElementById('consent-signature');"
+            " return i && i.complete && i.naturalWidth > 0; }"
+        )
         expect(page.locator("main")).to_contain_text("Witness: Front desk")
         assert axe_violations(page) == []
 

@@ -62,7 +62,10 @@ def consent_sign(request, patient_id):
                 patient_id=patient.id,
                 template_id=template.id,
                 signature=request.POST.get("signature"),
-                **{k: v or None if k == "contact_id" else v for k, v in form.items()},
+                signer=form["signer"],
+                contact_id=form["contact_id"] or None,
+                signed_name=form["signed_name"],
+                witness_name=form["witness_name"],
             )
         except DomainError as exc:
             if isinstance(exc, NotFound):
