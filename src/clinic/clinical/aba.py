@@ -16,7 +16,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.core.errors import ValidationFailed
+from clinic.core.errors import field_error
 
 MAX_ROWS = 40
 MAX_TRIALS = 1000
@@ -40,30 +40,26 @@ def blank() -> dict:
     return {"targets": [], "behaviours": [], "summary": "", "plan": ""}
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, details={field: [message]})
-
-
 def _whole(value: Any, field: str, high: int, *, required: bool = True) -> int | None:
     if value in (None, "") and not required:
         return None
     if isinstance(value, bool):
-        raise _invalid(field, _("Give a whole number."))
+        raise field_error(field, _("Give a whole number."))
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise _invalid(field, _("Give a whole number.")) from None
+        raise field_error(field, _("Give a whole number.")) from None
     if not 0 <= number <= high:
-        raise _invalid(field, _("Between 0 and %(high)d.") % {"high": high})
+        raise field_error(field, _("Between 0 and %(high)d.") % {"high": high})
     return number
 
 
 def _name(value: Any, field: str) -> str:
     name = "" if value is None else str(value).strip()
     if not name:
-        raise _invalid(field, _("Name it."))
+        raise field_error(field, _("Name it."))
     if len(name) > MAX_NAME:
-        raise _invalid(field, _("At most %(n)d characters.") % {"n": MAX_NAME})
+        raise field_error(field, _("At most %(n)d characters.") % {"n": MAX_NAME})
     return name
 
 
@@ -71,7 +67,7 @@ def _rows(value: Any, field: str) -> list:
     if value in (None, ""):
         return []
     if not isinstance(value, list) or len(value) > MAX_ROWS:
-        raise _invalid(field, _("A list of at most %(n)d rows.") % {"n": MAX_ROWS})
+        raise field_error(field, _("A list of at most %(n)d rows.") % {"n": MAX_ROWS})
     return value
 
 
@@ -79,12 +75,12 @@ def aba_clean(sections: Any, text_clean) -> dict:
     """The ABA sections checked: every row named, correct ≤ trials, a known prompt level,
     counts within range; `text_clean(value, field)` checks the free texts."""
     if not isinstance(sections, dict):
-        raise _invalid(
+        raise field_error(
             "sections", _("Must be an object with: %(keys)s.") % {"keys": ", ".join(KEYS)}
         )
     unknown = sorted(set(sections) - set(KEYS))
     if unknown:
-        raise _invalid(
+        raise field_error(
             f"sections.{unknown[0]}",
             _("Not a section of this template (%(keys)s).") % {"keys": ", ".join(KEYS)},
         )
@@ -92,14 +88,14 @@ def aba_clean(sections: Any, text_clean) -> dict:
     for i, row in enumerate(_rows(sections.get("targets"), "sections.targets")):
         at = f"sections.targets.{i}"
         if not isinstance(row, dict) or set(row) - {"name", "trials", "correct", "prompt_level"}:
-            raise _invalid(at, _("Each target is {name, trials, correct, prompt_level}."))
+            raise field_error(at, _("Each target is {name, trials, correct, prompt_level}."))
         trials = _whole(row.get("trials"), f"{at}.trials", MAX_TRIALS)
         correct = _whole(row.get("correct"), f"{at}.correct", MAX_TRIALS)
         if correct > trials:
-            raise _invalid(f"{at}.correct", _("More correct responses than trials."))
+            raise field_error(f"{at}.correct", _("More correct responses than trials."))
         prompt = row.get("prompt_level") or "independent"
         if prompt not in PROMPT_LEVELS:
-            raise _invalid(
+            raise field_error(
                 f"{at}.prompt_level",
                 _("Must be one of: %(values)s.") % {"values": ", ".join(PROMPT_LEVELS)},
             )
@@ -115,7 +111,7 @@ def aba_clean(sections: Any, text_clean) -> dict:
     for i, row in enumerate(_rows(sections.get("behaviours"), "sections.behaviours")):
         at = f"sections.behaviours.{i}"
         if not isinstance(row, dict) or set(row) - {"name", "frequency", "duration_seconds"}:
-            raise _invalid(at, _("Each behaviour is {name, frequency, duration_seconds}."))
+            raise field_error(at, _("Each behaviour is {name, frequency, duration_seconds}."))
         behaviours.append(
             {
                 "name": _name(row.get("name"), f"{at}.name"),

@@ -24,6 +24,11 @@ class ValidationFailed(DomainError):
     code = "validation_error"
 
 
+def field_error(field: str, message: str, *, code: str | None = None) -> ValidationFailed:
+    """A 422 about one field: the message, and the same message under that field's name."""
+    return ValidationFailed(message, code=code, details={field: [message]})
+
+
 class NotAuthenticated(DomainError):
     status = 401
     code = "not_authenticated"

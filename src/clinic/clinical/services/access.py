@@ -19,7 +19,7 @@ from clinic.accounts.models import Membership
 from clinic.audit.services import audit_record
 from clinic.clinical import events, selectors
 from clinic.clinical.models import BreakGlassAccess, CareTeamMember
-from clinic.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from clinic.core.errors import Conflict, NotFound, PermissionDenied, field_error
 from clinic.core.events import publish
 from clinic.directory.models import Practitioner
 from clinic.directory.selectors import patient_for_actor
@@ -28,10 +28,6 @@ DEFAULT_MINUTES = 60
 MIN_MINUTES, MAX_MINUTES = 5, 240
 # a reason is an account of why, not "x": at least a few words
 MIN_REASON, MAX_REASON = 10, 500
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, details={field: [message]})
 
 
 def break_glass_open(
@@ -45,22 +41,22 @@ def break_glass_open(
     patient = patient_for_actor(actor, patient_id)
     text = "" if reason is None else str(reason).strip()
     if len(text) < MIN_REASON:
-        raise _invalid(
+        raise field_error(
             "reason",
             _("Say why you need this record (at least %(n)d characters).") % {"n": MIN_REASON},
         )
     if len(text) > MAX_REASON:
-        raise _invalid("reason", _("At most %(limit)d characters.") % {"limit": MAX_REASON})
+        raise field_error("reason", _("At most %(limit)d characters.") % {"limit": MAX_REASON})
     if minutes in (None, ""):
         minutes = DEFAULT_MINUTES
     if isinstance(minutes, bool) or not isinstance(minutes, int | str):
-        raise _invalid("minutes", _("Give a whole number of minutes."))
+        raise field_error("minutes", _("Give a whole number of minutes."))
     try:
         minutes = int(minutes)
     except ValueError:
-        raise _invalid("minutes", _("Give a whole number of minutes.")) from None
+        raise field_error("minutes", _("Give a whole number of minutes.")) from None
     if not MIN_MINUTES <= minutes <= MAX_MINUTES:
-        raise _invalid(
+        raise field_error(
             "minutes",
             _("Between %(low)d and %(high)d minutes.") % {"low": MIN_MINUTES, "high": MAX_MINUTES},
         )
@@ -111,7 +107,7 @@ def care_team_add(*, actor: Membership, patient_id: Any, practitioner_id: Any) -
         else None
     )
     if practitioner is None:
-        raise _invalid("practitioner_id", _("No such practitioner with an account."))
+        raise field_error("practitioner_id", _("No such practitioner with an account."))
     if CareTeamMember.objects.filter(patient_id=patient.id, practitioner=practitioner).exists():
         raise Conflict(
             _("%(name)s is already in this patient's care team.")

@@ -29,7 +29,7 @@ from clinic.clinical.models import (
     ConsentStatus,
     ConsentTemplate,
 )
-from clinic.core.errors import Conflict, ValidationFailed
+from clinic.core.errors import Conflict, field_error
 from clinic.directory.selectors import (
     patient_for_actor,
     patient_responsible_contacts,
@@ -45,16 +45,12 @@ PNG_DATA_URL = "data:image/png;base64,"
 READ_FIELDS = ("text", "risks", "alternatives", "estimated_cost")
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, details={field: [message]})
-
-
 def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
     text = "" if value is None else str(value).strip()
     if required and not text:
-        raise _invalid(field, _("This field is required."))
+        raise field_error(field, _("This field is required."))
     if len(text) > limit:
-        raise _invalid(field, _("At most %(limit)d characters.") % {"limit": limit})
+        raise field_error(field, _("At most %(limit)d characters.") % {"limit": limit})
     return text
 
 
@@ -64,9 +60,9 @@ def _cost(value: Any) -> Decimal | None:
     try:
         cost = Decimal(str(value))
     except InvalidOperation:
-        raise _invalid("estimated_cost", _("Give an amount, e.g. 120.00.")) from None
+        raise field_error("estimated_cost", _("Give an amount, e.g. 120.00.")) from None
     if not cost.is_finite() or cost < 0 or cost >= Decimal("100000000"):
-        raise _invalid("estimated_cost", _("Give an amount, e.g. 120.00."))
+        raise field_error("estimated_cost", _("Give an amount, e.g. 120.00."))
     return cost.quantize(Decimal("0.01"))
 
 
@@ -74,13 +70,13 @@ def _validity(value: Any) -> int | None:
     if value in (None, ""):
         return None
     if isinstance(value, bool):
-        raise _invalid("validity_days", _("Give a whole number of days."))
+        raise field_error("validity_days", _("Give a whole number of days."))
     try:
         days = int(value)
     except (TypeError, ValueError):
-        raise _invalid("validity_days", _("Give a whole number of days.")) from None
+        raise field_error("validity_days", _("Give a whole number of days.")) from None
     if not 1 <= days <= MAX_VALIDITY_DAYS:
-        raise _invalid(
+        raise field_error(
             "validity_days",
             _("Between 1 and %(max)d days, or empty for no expiry.") % {"max": MAX_VALIDITY_DAYS},
         )
@@ -96,7 +92,9 @@ def _services(value: Any) -> list:
     found = {str(s.id): s for s in services_list(status="all").filter(id__in=wanted)}
     unknown = [i for i in ids if i not in found]
     if unknown:
-        raise _invalid("service_ids", _("Unknown service: %(ids)s.") % {"ids": ", ".join(unknown)})
+        raise field_error(
+            "service_ids", _("Unknown service: %(ids)s.") % {"ids": ", ".join(unknown)}
+        )
     return list(found.values())
 
 
@@ -189,13 +187,15 @@ def signature_clean(value: Any) -> str:
 
     text = "" if value is None else str(value).strip()
     if not text.startswith(PNG_DATA_URL):
-        raise _invalid("signature", _("Draw the signature."))
+        raise field_error("signature", _("Draw the signature."))
     try:
         data = base64.b64decode(text[len(PNG_DATA_URL) :], validate=True)
     except (ValueError, binascii.Error):
-        raise _invalid("signature", _("The signature could not be read: draw it again.")) from None
+        raise field_error(
+            "signature", _("The signature could not be read: draw it again.")
+        ) from None
     if len(data) > MAX_SIGNATURE_BYTES:
-        raise _invalid("signature", _("The signature drawing is too large."))
+        raise field_error("signature", _("The signature drawing is too large."))
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format != "PNG" or image.width * image.height > 4_000_000:
@@ -203,9 +203,11 @@ def signature_clean(value: Any) -> str:
             # transparent background: the drawing is where alpha is not zero
             drawn = image.convert("RGBA").getchannel("A").getbbox()
     except (UnidentifiedImageError, OSError, ValueError):
-        raise _invalid("signature", _("The signature could not be read: draw it again.")) from None
+        raise field_error(
+            "signature", _("The signature could not be read: draw it again.")
+        ) from None
     if drawn is None:
-        raise _invalid("signature", _("Draw the signature."))
+        raise field_error("signature", _("Draw the signature."))
     return text
 
 
@@ -223,12 +225,12 @@ def consent_sign(
 ) -> Consent:
     patient = patient_for_actor(actor, patient_id)
     if template_id in (None, ""):
-        raise _invalid("template_id", _("Choose the consent to sign."))
+        raise field_error("template_id", _("Choose the consent to sign."))
     template = selectors.consent_template_get(template_id)
     if not template.is_active:
         raise Conflict(_("This consent template is no longer in use."), code="template_inactive")
     if signer not in ConsentSigner.values:
-        raise _invalid(
+        raise field_error(
             "signer", _("Must be one of: %(values)s.") % {"values": ", ".join(ConsentSigner.values)}
         )
     contact = None
@@ -240,12 +242,12 @@ def consent_sign(
             else None
         )
         if contact is None:
-            raise _invalid(
+            raise field_error(
                 "contact_id",
                 _("Choose a parent, legal guardian or owner linked to this patient."),
             )
     elif contact_id not in (None, ""):
-        raise _invalid("contact_id", _("Only a guardian or owner signature names a contact."))
+        raise field_error("contact_id", _("Only a guardian or owner signature names a contact."))
     name = _text(signed_name, "signed_name", MAX_NAME, required=True)
     drawing = signature_clean(signature)
     now = timezone.now()

@@ -23,7 +23,7 @@ from clinic.accounts.models import Membership
 from clinic.audit.services import audit_record
 from clinic.clinical import selectors
 from clinic.clinical.models import Document, DocumentCategory, DocumentStatus, Encounter
-from clinic.core.errors import Conflict, ValidationFailed
+from clinic.core.errors import Conflict, field_error
 from clinic.core.fields import seal, unseal
 
 DOCUMENT_TYPES = {
@@ -45,10 +45,6 @@ def document_kind(data: bytes) -> str | None:
     return kind.mime if kind is not None and kind.mime in DOCUMENT_TYPES else None
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, details={field: [message]})
-
-
 def document_upload(
     *,
     actor: Membership,
@@ -63,28 +59,28 @@ def document_upload(
     written when any check fails."""
     patient = selectors.record_patient(actor, patient_id)
     if not data:
-        raise _invalid("file", _("Choose a file to upload."))
+        raise field_error("file", _("Choose a file to upload."))
     limit = document_max_bytes()
     if len(data) > limit:
-        raise _invalid(
+        raise field_error(
             "file",
             _("The file is too large: at most %(mb)d MB.") % {"mb": limit // (1024 * 1024)},
             code="file_too_large",
         )
     content_type = document_kind(data)
     if content_type is None:
-        raise _invalid(
+        raise field_error(
             "file", _("The file must be a PDF or an image (PNG, JPEG, WebP)."), code="file_type"
         )
     name = (original_name or "").strip()[:255]
     text = "" if title is None else str(title).strip()
     text = text or name.rsplit(".", 1)[0].strip() or _("Document")
     if len(text) > MAX_TITLE:
-        raise _invalid("title", _("At most %(limit)d characters.") % {"limit": MAX_TITLE})
+        raise field_error("title", _("At most %(limit)d characters.") % {"limit": MAX_TITLE})
     if category in (None, ""):
         category = DocumentCategory.OTHER
     if category not in DocumentCategory.values:
-        raise _invalid(
+        raise field_error(
             "category",
             _("Must be one of: %(values)s.") % {"values": ", ".join(DocumentCategory.values)},
         )
@@ -96,7 +92,7 @@ def document_upload(
             .first()
         )
         if encounter is None:
-            raise _invalid("encounter_id", _("No encounter of this patient has this id."))
+            raise field_error("encounter_id", _("No encounter of this patient has this id."))
     sealed, key_id = seal(data)
     document_id = uuid.uuid4()
     stored = default_storage.save(

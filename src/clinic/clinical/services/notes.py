@@ -29,7 +29,7 @@ from clinic.clinical.models import (
     NoteTemplate,
     NoteVersion,
 )
-from clinic.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from clinic.core.errors import Conflict, NotFound, PermissionDenied, field_error
 from clinic.directory.models import Location, Practitioner
 from clinic.directory.selectors import patient_for_actor
 from clinic.scheduling.models import Appointment
@@ -39,13 +39,9 @@ MAX_FREE_SECTIONS = 50
 MAX_TITLE_CHARS = 200
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, details={field: [message]})
-
-
 def _choice(value: Any, field: str, choices) -> str:
     if value not in choices.values:
-        raise _invalid(
+        raise field_error(
             field, _("Must be one of: %(values)s.") % {"values": ", ".join(choices.values)}
         )
     return value
@@ -66,13 +62,13 @@ def settings_update(
             or not isinstance(late_signing_hours, int)
             or not 1 <= late_signing_hours <= 8760
         ):
-            raise _invalid(
+            raise field_error(
                 "late_signing_hours", _("Must be a whole number of hours from 1 to 8760.")
             )
         found.late_signing_hours = late_signing_hours
     if desk_reads_notes is not None:
         if not isinstance(desk_reads_notes, bool):
-            raise _invalid("desk_reads_notes", _("Must be true or false."))
+            raise field_error("desk_reads_notes", _("Must be true or false."))
         found.desk_reads_notes = desk_reads_notes
     found.save()
     return found
@@ -87,11 +83,11 @@ def _practitioner_for(actor: Membership, practitioner_id: Any) -> Practitioner:
     own = selectors.practitioner_of(actor)
     if practitioner_id is None:
         if own is None:
-            raise _invalid("practitioner_id", _("Name the practitioner of the encounter."))
+            raise field_error("practitioner_id", _("Name the practitioner of the encounter."))
         return own
     chosen = Practitioner.objects.filter(id=selectors._uuid(practitioner_id)).first()
     if chosen is None:
-        raise _invalid("practitioner_id", _("No such practitioner."))
+        raise field_error("practitioner_id", _("No such practitioner."))
     if actor.role == Role.PRACTITIONER and (own is None or chosen.id != own.id):
         raise PermissionDenied(
             _("A practitioner opens encounters as themselves only."),
@@ -128,9 +124,9 @@ def encounter_create(
             .first()
         )
         if appointment is None:
-            raise _invalid("appointment_id", _("No such appointment for this patient."))
+            raise field_error("appointment_id", _("No such appointment for this patient."))
         if appointment.status in ("cancelled", "held"):
-            raise _invalid("appointment_id", _("This appointment is not taking place."))
+            raise field_error("appointment_id", _("This appointment is not taking place."))
         existing = Encounter.objects.filter(appointment_id=appointment.id).first()
         if existing is not None:
             raise Conflict(
@@ -145,7 +141,7 @@ def encounter_create(
     if location_id is not None:
         location = Location.objects.filter(id=selectors._uuid(location_id)).first()
         if location is None:
-            raise _invalid("location_id", _("No such location."))
+            raise field_error("location_id", _("No such location."))
     elif appointment is not None:
         location = appointment.location
     else:
@@ -205,9 +201,9 @@ def _text(value: Any, field: str, limit: int = MAX_SECTION_CHARS) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _invalid(field, _("Must be text."))
+        raise field_error(field, _("Must be text."))
     if len(value) > limit:
-        raise _invalid(field, _("At most %(n)d characters.") % {"n": limit})
+        raise field_error(field, _("At most %(n)d characters.") % {"n": limit})
     return value
 
 
@@ -218,7 +214,7 @@ def sections_clean(template: str, sections: Any) -> Any:
     template = _choice(template, "template", NoteTemplate)
     if template == NoteTemplate.FREE:
         if not isinstance(sections, list) or not 1 <= len(sections) <= MAX_FREE_SECTIONS:
-            raise _invalid(
+            raise field_error(
                 "sections",
                 _("Free notes take a list of 1 to %(n)d sections {title, text}.")
                 % {"n": MAX_FREE_SECTIONS},
@@ -226,22 +222,22 @@ def sections_clean(template: str, sections: Any) -> Any:
         cleaned = []
         for i, item in enumerate(sections):
             if not isinstance(item, dict) or set(item) - {"title", "text"}:
-                raise _invalid(f"sections.{i}", _("Each section is {title, text}."))
+                raise field_error(f"sections.{i}", _("Each section is {title, text}."))
             title = _text(item.get("title"), f"sections.{i}.title", MAX_TITLE_CHARS).strip()
             if not title:
-                raise _invalid(f"sections.{i}.title", _("A section needs a title."))
+                raise field_error(f"sections.{i}.title", _("A section needs a title."))
             cleaned.append({"title": title, "text": _text(item.get("text"), f"sections.{i}.text")})
         return cleaned
     if template == NoteTemplate.ABA:
         return aba_clean(sections, _text)
     keys = selectors.SECTION_KEYS[template]
     if not isinstance(sections, dict):
-        raise _invalid(
+        raise field_error(
             "sections", _("Must be an object with: %(keys)s.") % {"keys": ", ".join(keys)}
         )
     unknown = sorted(set(sections) - set(keys))
     if unknown:
-        raise _invalid(
+        raise field_error(
             f"sections.{unknown[0]}",
             _("Not a section of this template (%(keys)s).") % {"keys": ", ".join(keys)},
         )
@@ -251,10 +247,10 @@ def sections_clean(template: str, sections: Any) -> Any:
 def _cosigner(actor: Membership, requires_cosign: bool, cosigner_id: Any) -> Practitioner | None:
     if not requires_cosign:
         if cosigner_id is not None:
-            raise _invalid("cosigner_id", _("Only a note that requires co-signature has one."))
+            raise field_error("cosigner_id", _("Only a note that requires co-signature has one."))
         return None
     if cosigner_id is None:
-        raise _invalid("cosigner_id", _("Name who co-signs this note."))
+        raise field_error("cosigner_id", _("Name who co-signs this note."))
     cosigner = (
         Practitioner.objects.filter(
             id=selectors._uuid(cosigner_id),
@@ -266,9 +262,9 @@ def _cosigner(actor: Membership, requires_cosign: bool, cosigner_id: Any) -> Pra
         .first()
     )
     if cosigner is None:
-        raise _invalid("cosigner_id", _("No such practitioner with an account."))
+        raise field_error("cosigner_id", _("No such practitioner with an account."))
     if cosigner.membership_id == actor.id:
-        raise _invalid("cosigner_id", _("The author cannot co-sign their own note."))
+        raise field_error("cosigner_id", _("The author cannot co-sign their own note."))
     return cosigner
 
 
@@ -332,7 +328,7 @@ def note_update(*, actor: Membership, note_id: Any, sections: Any, version: Any)
     _refuse_unless_draft(note)
     _refuse_unless_author(note, actor, _("Only the author of a note may edit it."))
     if not isinstance(version, int) or isinstance(version, bool):
-        raise _invalid("version", _("Name the version you edited (a whole number)."))
+        raise field_error("version", _("Name the version you edited (a whole number)."))
     if version != note.version:
         raise Conflict(
             _("This note was saved by someone else meanwhile (version %(v)d).")
@@ -398,7 +394,7 @@ def addendum_add(*, actor: Membership, note_id: Any, text: Any) -> Addendum:
         )
     text = _text(text, "text").strip()
     if not text:
-        raise _invalid("text", _("Write the addendum."))
+        raise field_error("text", _("Write the addendum."))
     return Addendum.objects.create(note=note, author=actor, text=text, created_at=timezone.now())
 
 

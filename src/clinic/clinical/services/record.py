@@ -33,7 +33,7 @@ from clinic.clinical.models import (
 )
 from clinic.clinical.vitals import vital_get
 from clinic.core import timefmt
-from clinic.core.errors import Conflict, ValidationFailed
+from clinic.core.errors import Conflict, field_error
 from clinic.directory.models import Location
 
 MAX_SUBSTANCE = 200
@@ -46,13 +46,9 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 UNSET: Any = object()
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, details={field: [message]})
-
-
 def _choice(value: Any, field: str, choices) -> str:
     if value not in choices.values:
-        raise _invalid(
+        raise field_error(
             field, _("Must be one of: %(values)s.") % {"values": ", ".join(choices.values)}
         )
     return value
@@ -61,9 +57,9 @@ def _choice(value: Any, field: str, choices) -> str:
 def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
     text = "" if value is None else str(value).strip()
     if required and not text:
-        raise _invalid(field, _("This field is required."))
+        raise field_error(field, _("This field is required."))
     if len(text) > limit:
-        raise _invalid(field, _("At most %(limit)d characters.") % {"limit": limit})
+        raise field_error(field, _("At most %(limit)d characters.") % {"limit": limit})
     return text
 
 
@@ -71,16 +67,16 @@ def _date(value: Any, field: str) -> dt.date | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
-        raise _invalid(field, _("Give a date (YYYY-MM-DD)."))
+        raise field_error(field, _("Give a date (YYYY-MM-DD)."))
     if isinstance(value, dt.date):
         found = value
     else:
         try:
             found = dt.date.fromisoformat(str(value))
         except ValueError:
-            raise _invalid(field, _("Give a date (YYYY-MM-DD).")) from None
+            raise field_error(field, _("Give a date (YYYY-MM-DD).")) from None
     if found > timefmt.localize(timezone.now()).date():
-        raise _invalid(field, _("Cannot be in the future."))
+        raise field_error(field, _("Cannot be in the future."))
     return found
 
 
@@ -133,7 +129,7 @@ def allergy_create(
     patient = selectors.record_patient(actor, patient_id)
     status = _choice(status, "status", AllergyStatus)
     if status == AllergyStatus.ENTERED_IN_ERROR:
-        raise _invalid("status", _("A new allergy cannot be entered in error."))
+        raise field_error("status", _("A new allergy cannot be entered in error."))
     allergy = Allergy.objects.create(
         patient=patient,
         substance=_text(substance, "substance", MAX_SUBSTANCE, required=True),
@@ -221,7 +217,7 @@ def alert_update(
         alert.level = _choice(level, "level", AlertLevel)
     if active is not UNSET:
         if not isinstance(active, bool):
-            raise _invalid("active", _("Must be true or false."))
+            raise field_error("active", _("Must be true or false."))
         alert.active = active
     alert.save()
     return alert
@@ -233,15 +229,15 @@ def alert_update(
 def _icd10(code: Any) -> tuple[str, str]:
     found = icd10_lookup(str(code or ""))
     if found is None:
-        raise _invalid("code", _("“%(code)s” is not an ICD-10 code.") % {"code": str(code)[:20]})
+        raise field_error("code", _("“%(code)s” is not an ICD-10 code.") % {"code": str(code)[:20]})
     return found
 
 
 def _condition_dates_check(condition: Condition) -> None:
     if condition.clinical_status == ConditionStatus.ACTIVE and condition.abatement is not None:
-        raise _invalid("abatement", _("An active condition has no resolution date."))
+        raise field_error("abatement", _("An active condition has no resolution date."))
     if condition.onset and condition.abatement and condition.abatement < condition.onset:
-        raise _invalid("abatement", _("Cannot be before the onset."))
+        raise field_error("abatement", _("Cannot be before the onset."))
 
 
 @transaction.atomic
@@ -259,7 +255,7 @@ def condition_create(
     code, label = _icd10(code)
     clinical_status = _choice(clinical_status, "clinical_status", ConditionStatus)
     if clinical_status == ConditionStatus.ENTERED_IN_ERROR:
-        raise _invalid("clinical_status", _("A new condition cannot be entered in error."))
+        raise field_error("clinical_status", _("A new condition cannot be entered in error."))
     condition = Condition(
         patient=patient,
         code=code,
@@ -317,19 +313,19 @@ def _value(raw: Any, code: str) -> Decimal:
     try:
         value = Decimal(str(raw).strip().replace(",", "."))
     except (InvalidOperation, ValueError):
-        raise _invalid("value", _("Give a number.")) from None
+        raise field_error("value", _("Give a number.")) from None
     if not value.is_finite():
-        raise _invalid("value", _("Give a number."))
+        raise field_error("value", _("Give a number."))
     if -value.as_tuple().exponent > vital.decimals and value != value.quantize(
         Decimal(1).scaleb(-vital.decimals)
     ):
-        raise _invalid(
+        raise field_error(
             "value",
             _("%(measure)s takes at most %(decimals)d decimals.")
             % {"measure": vital.label, "decimals": vital.decimals},
         )
     if not vital.minimum <= value <= vital.maximum:
-        raise _invalid(
+        raise field_error(
             "value",
             _("%(measure)s must be between %(minimum)s and %(maximum)s %(unit)s.")
             % {
@@ -358,7 +354,7 @@ def observation_create(
     patient = selectors.record_patient(actor, patient_id)
     vital = vital_get(str(code or ""))
     if vital is None:
-        raise _invalid(
+        raise field_error(
             "code",
             _("Must be one of: %(values)s.")
             % {"values": ", ".join(v for v in selectors.VITAL_CODES)},
@@ -367,21 +363,21 @@ def observation_create(
     if recorded_at is None:
         recorded_at = timezone.now()
     elif recorded_at.tzinfo is None:
-        raise _invalid("recorded_at", _("Give the time with its UTC offset."))
+        raise field_error("recorded_at", _("Give the time with its UTC offset."))
     elif recorded_at > timezone.now() + CLOCK_SKEW:
-        raise _invalid("recorded_at", _("Cannot be in the future."))
+        raise field_error("recorded_at", _("Cannot be in the future."))
     encounter = None
     if encounter_id is not None:
         encounter = Encounter.objects.filter(
             id=selectors._uuid(encounter_id), patient_id=patient.id
         ).first()
         if encounter is None:
-            raise _invalid("encounter_id", _("No such encounter for this patient."))
+            raise field_error("encounter_id", _("No such encounter for this patient."))
     location = None
     if location_id is not None:
         location = Location.objects.filter(id=selectors._uuid(location_id)).first()
         if location is None:
-            raise _invalid("location_id", _("No such location."))
+            raise field_error("location_id", _("No such location."))
     elif encounter is not None:
         location = encounter.location
     return Observation.objects.create(
