@@ -86,6 +86,11 @@ def test_working_hours_shaded_blocked_time_labelled_and_now_in_the_clinics_zone(
     _open_week(page, clinic)
     # the shading is laid out on the week's grid: column 1 is Monday, 6 Saturday
     expect(page.locator(".ec-bg-event.cal-blocked")).to_contain_text("Training")
+    # the shading arrives with the events' fetch and is laid out after: wait for Monday's three
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.ec-bg-event.cal-off-hours')]"
+        ".filter(e => e.style.gridColumn.split(' ')[0] === '1').length >= 3"
+    )
     columns = page.eval_on_selector_all(
         ".ec-bg-event.cal-off-hours", "els => els.map(e => e.style.gridColumn.split(' ')[0])"
     )
