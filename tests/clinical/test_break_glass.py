@@ -136,3 +136,15 @@ def test_the_chart_offers_break_glass_and_the_access_log_shows_it(client, setup)
     page = client.get(f"/patients/{setup.stranger.id}/access-log/").content.decode()
     assert "Patient collapsed in the gym" in page and "table-warning" in page
     assert 'id="access-log-link"' in client.get(chart).content.decode()
+
+
+def test_the_access_log_page_is_paged(client, setup):
+    context, actor = _in(setup.practitioner)
+    with context:
+        for _ in range(55):
+            services.record_read(actor=actor, patient_id=setup.patient.id, what="summary")
+    client.force_login(setup.owner.user)
+    first = client.get(f"/patients/{setup.patient.id}/access-log/").content.decode()
+    assert "Page 1 of 2" in first and "?page=2" in first
+    second = client.get(f"/patients/{setup.patient.id}/access-log/?page=2").content.decode()
+    assert "Page 2 of 2" in second and "?page=1" in second

@@ -29,6 +29,7 @@ from clinic.clinical.models import (
     ConsentStatus,
     ConsentTemplate,
 )
+from clinic.clinical.validation import text_clean
 from clinic.core.errors import Conflict, field_error
 from clinic.directory.selectors import (
     patient_for_actor,
@@ -43,15 +44,6 @@ MAX_VALIDITY_DAYS = 3650
 PNG_DATA_URL = "data:image/png;base64,"
 # what a patient reads: a change of any of these is a new version of the template
 READ_FIELDS = ("text", "risks", "alternatives", "estimated_cost")
-
-
-def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise field_error(field, _("This field is required."))
-    if len(text) > limit:
-        raise field_error(field, _("At most %(limit)d characters.") % {"limit": limit})
-    return text
 
 
 def _cost(value: Any) -> Decimal | None:
@@ -122,11 +114,11 @@ def _save(template: ConsentTemplate) -> ConsentTemplate:
 @transaction.atomic
 def consent_template_create(*, actor: Membership, data: dict) -> ConsentTemplate:
     template = ConsentTemplate(
-        name=_text(data.get("name"), "name", MAX_NAME, required=True),
-        procedure=_text(data.get("procedure"), "procedure", MAX_NAME),
-        text=_text(data.get("text"), "text", MAX_TEXT, required=True),
-        risks=_text(data.get("risks"), "risks", MAX_TEXT),
-        alternatives=_text(data.get("alternatives"), "alternatives", MAX_TEXT),
+        name=text_clean(data.get("name"), "name", MAX_NAME, required=True),
+        procedure=text_clean(data.get("procedure"), "procedure", MAX_NAME),
+        text=text_clean(data.get("text"), "text", MAX_TEXT, required=True),
+        risks=text_clean(data.get("risks"), "risks", MAX_TEXT),
+        alternatives=text_clean(data.get("alternatives"), "alternatives", MAX_TEXT),
         estimated_cost=_cost(data.get("estimated_cost")),
         validity_days=_validity(data.get("validity_days")),
         is_active=bool(data.get("is_active", True)),
@@ -144,11 +136,11 @@ def consent_template_update(*, actor: Membership, template_id: Any, data: dict) 
     template = selectors.consent_template_get(template_id)
     template = ConsentTemplate.objects.select_for_update().get(id=template.id)
     cleaners = {
-        "name": lambda v: _text(v, "name", MAX_NAME, required=True),
-        "procedure": lambda v: _text(v, "procedure", MAX_NAME),
-        "text": lambda v: _text(v, "text", MAX_TEXT, required=True),
-        "risks": lambda v: _text(v, "risks", MAX_TEXT),
-        "alternatives": lambda v: _text(v, "alternatives", MAX_TEXT),
+        "name": lambda v: text_clean(v, "name", MAX_NAME, required=True),
+        "procedure": lambda v: text_clean(v, "procedure", MAX_NAME),
+        "text": lambda v: text_clean(v, "text", MAX_TEXT, required=True),
+        "risks": lambda v: text_clean(v, "risks", MAX_TEXT),
+        "alternatives": lambda v: text_clean(v, "alternatives", MAX_TEXT),
         "estimated_cost": _cost,
         "validity_days": _validity,
         "is_active": bool,
@@ -248,7 +240,7 @@ def consent_sign(
             )
     elif contact_id not in (None, ""):
         raise field_error("contact_id", _("Only a guardian or owner signature names a contact."))
-    name = _text(signed_name, "signed_name", MAX_NAME, required=True)
+    name = text_clean(signed_name, "signed_name", MAX_NAME, required=True)
     drawing = signature_clean(signature)
     now = timezone.now()
     return Consent.objects.create(
@@ -260,7 +252,7 @@ def consent_sign(
         contact=contact,
         signed_name=name,
         signature=drawing,
-        witness_name=_text(witness_name, "witness_name", MAX_NAME),
+        witness_name=text_clean(witness_name, "witness_name", MAX_NAME),
         recorded_by=actor,
         signed_at=now,
         expires_at=now + dt.timedelta(days=template.validity_days)
@@ -276,7 +268,7 @@ def consent_withdraw(*, actor: Membership, consent_id: Any, reason: Any = "") ->
         raise Conflict(_("This consent was already withdrawn."), code="consent_withdrawn")
     consent.status = ConsentStatus.WITHDRAWN
     consent.withdrawn_at = timezone.now()
-    consent.withdrawn_reason = _text(reason, "reason", 500)
+    consent.withdrawn_reason = text_clean(reason, "reason", 500)
     consent.save(update_fields=["status", "withdrawn_at", "withdrawn_reason"])
     return consent
 

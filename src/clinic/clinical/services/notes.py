@@ -29,6 +29,7 @@ from clinic.clinical.models import (
     NoteTemplate,
     NoteVersion,
 )
+from clinic.clinical.validation import choice_clean
 from clinic.core.errors import Conflict, NotFound, PermissionDenied, field_error
 from clinic.directory.models import Location, Practitioner
 from clinic.directory.selectors import patient_for_actor
@@ -37,14 +38,6 @@ from clinic.scheduling.models import Appointment
 MAX_SECTION_CHARS = 20_000
 MAX_FREE_SECTIONS = 50
 MAX_TITLE_CHARS = 200
-
-
-def _choice(value: Any, field: str, choices) -> str:
-    if value not in choices.values:
-        raise field_error(
-            field, _("Must be one of: %(values)s.") % {"values": ", ".join(choices.values)}
-        )
-    return value
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -115,7 +108,7 @@ def encounter_create(
     """Open an encounter on demand (409 `encounter_exists` if its appointment has one)."""
     patient = patient_for_actor(actor, patient_id)
     _require_content(actor, patient.id)
-    kind = _choice(kind, "kind", EncounterKind)
+    kind = choice_clean(kind, "kind", EncounterKind)
     appointment = None
     if appointment_id is not None:
         appointment = (
@@ -211,7 +204,7 @@ def sections_clean(template: str, sections: Any) -> Any:
     """The sections of a note checked against its template: SOAP and DAP take an object with
     their section names (missing ones are empty, unknown ones refused); free sections are a list
     of {title, text}; an ABA session note its targets and behaviours (clinical.aba)."""
-    template = _choice(template, "template", NoteTemplate)
+    template = choice_clean(template, "template", NoteTemplate)
     if template == NoteTemplate.FREE:
         if not isinstance(sections, list) or not 1 <= len(sections) <= MAX_FREE_SECTIONS:
             raise field_error(

@@ -31,6 +31,7 @@ from clinic.clinical.models import (
     Observation,
     ObservationStatus,
 )
+from clinic.clinical.validation import choice_clean, text_clean
 from clinic.clinical.vitals import vital_get
 from clinic.core import timefmt
 from clinic.core.errors import Conflict, field_error
@@ -44,23 +45,6 @@ MAX_ALERT = 500
 CLOCK_SKEW = dt.timedelta(minutes=5)
 # an unset optional field in an update (None means "clear it")
 UNSET: Any = object()
-
-
-def _choice(value: Any, field: str, choices) -> str:
-    if value not in choices.values:
-        raise field_error(
-            field, _("Must be one of: %(values)s.") % {"values": ", ".join(choices.values)}
-        )
-    return value
-
-
-def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise field_error(field, _("This field is required."))
-    if len(text) > limit:
-        raise field_error(field, _("At most %(limit)d characters.") % {"limit": limit})
-    return text
 
 
 def _date(value: Any, field: str) -> dt.date | None:
@@ -127,17 +111,17 @@ def allergy_create(
     note: Any = "",
 ) -> Allergy:
     patient = selectors.record_patient(actor, patient_id)
-    status = _choice(status, "status", AllergyStatus)
+    status = choice_clean(status, "status", AllergyStatus)
     if status == AllergyStatus.ENTERED_IN_ERROR:
         raise field_error("status", _("A new allergy cannot be entered in error."))
     allergy = Allergy.objects.create(
         patient=patient,
-        substance=_text(substance, "substance", MAX_SUBSTANCE, required=True),
-        reaction=_text(reaction, "reaction", MAX_REACTION),
-        severity=_choice(severity, "severity", AllergySeverity),
+        substance=text_clean(substance, "substance", MAX_SUBSTANCE, required=True),
+        reaction=text_clean(reaction, "reaction", MAX_REACTION),
+        severity=choice_clean(severity, "severity", AllergySeverity),
         status=status,
         onset=_date(onset, "onset"),
-        note=_text(note, "note", MAX_NOTE),
+        note=text_clean(note, "note", MAX_NOTE),
         recorded_by=actor,
     )
     if status == AllergyStatus.ACTIVE:
@@ -162,17 +146,17 @@ def allergy_update(
     allergy = selectors.allergy_for_actor(actor, allergy_id, for_update=True)
     _not_in_error(allergy.status, _("allergy"))
     if substance is not UNSET:
-        allergy.substance = _text(substance, "substance", MAX_SUBSTANCE, required=True)
+        allergy.substance = text_clean(substance, "substance", MAX_SUBSTANCE, required=True)
     if reaction is not UNSET:
-        allergy.reaction = _text(reaction, "reaction", MAX_REACTION)
+        allergy.reaction = text_clean(reaction, "reaction", MAX_REACTION)
     if severity is not UNSET:
-        allergy.severity = _choice(severity, "severity", AllergySeverity)
+        allergy.severity = choice_clean(severity, "severity", AllergySeverity)
     if status is not UNSET:
-        allergy.status = _choice(status, "status", AllergyStatus)
+        allergy.status = choice_clean(status, "status", AllergyStatus)
     if onset is not UNSET:
         allergy.onset = _date(onset, "onset")
     if note is not UNSET:
-        allergy.note = _text(note, "note", MAX_NOTE)
+        allergy.note = text_clean(note, "note", MAX_NOTE)
     allergy.save()
     if allergy.status == AllergyStatus.ACTIVE:
         _allergies_reviewed(actor=actor, patient_id=allergy.patient_id, none_known=False)
@@ -200,8 +184,8 @@ def alert_create(
     patient = selectors.record_patient(actor, patient_id)
     return Alert.objects.create(
         patient=patient,
-        text=_text(text, "text", MAX_ALERT, required=True),
-        level=_choice(level, "level", AlertLevel),
+        text=text_clean(text, "text", MAX_ALERT, required=True),
+        level=choice_clean(level, "level", AlertLevel),
         created_by=actor,
     )
 
@@ -212,9 +196,9 @@ def alert_update(
 ) -> Alert:
     alert = selectors.alert_for_actor(actor, alert_id, for_update=True)
     if text is not UNSET:
-        alert.text = _text(text, "text", MAX_ALERT, required=True)
+        alert.text = text_clean(text, "text", MAX_ALERT, required=True)
     if level is not UNSET:
-        alert.level = _choice(level, "level", AlertLevel)
+        alert.level = choice_clean(level, "level", AlertLevel)
     if active is not UNSET:
         if not isinstance(active, bool):
             raise field_error("active", _("Must be true or false."))
@@ -253,7 +237,7 @@ def condition_create(
 ) -> Condition:
     patient = selectors.record_patient(actor, patient_id)
     code, label = _icd10(code)
-    clinical_status = _choice(clinical_status, "clinical_status", ConditionStatus)
+    clinical_status = choice_clean(clinical_status, "clinical_status", ConditionStatus)
     if clinical_status == ConditionStatus.ENTERED_IN_ERROR:
         raise field_error("clinical_status", _("A new condition cannot be entered in error."))
     condition = Condition(
@@ -263,7 +247,7 @@ def condition_create(
         clinical_status=clinical_status,
         onset=_date(onset, "onset"),
         abatement=_date(abatement, "abatement"),
-        note=_text(note, "note", MAX_NOTE),
+        note=text_clean(note, "note", MAX_NOTE),
         recorded_by=actor,
     )
     _condition_dates_check(condition)
@@ -288,13 +272,15 @@ def condition_update(
     if code is not UNSET:
         condition.code, condition.label = _icd10(code)
     if clinical_status is not UNSET:
-        condition.clinical_status = _choice(clinical_status, "clinical_status", ConditionStatus)
+        condition.clinical_status = choice_clean(
+            clinical_status, "clinical_status", ConditionStatus
+        )
     if onset is not UNSET:
         condition.onset = _date(onset, "onset")
     if abatement is not UNSET:
         condition.abatement = _date(abatement, "abatement")
     if note is not UNSET:
-        condition.note = _text(note, "note", MAX_NOTE)
+        condition.note = text_clean(note, "note", MAX_NOTE)
     if condition.clinical_status == ConditionStatus.RESOLVED and condition.abatement is None:
         condition.abatement = timefmt.localize(timezone.now()).date()
     if condition.clinical_status == ConditionStatus.ACTIVE and abatement is UNSET:
