@@ -96,7 +96,10 @@ def test_an_aba_session_note_computes_accuracy_as_typed(browser_page, committed_
     third.get_by_label("Correct 3").fill("4")
     page.locator("#aba-behaviours").get_by_label("Behaviour 1").fill("Elopement")
     page.locator("#aba-behaviours").get_by_label("Frequency 1").fill("2")
-    page.locator("#save-now").click()
+    # the save of everything typed (an autosave of fewer rows may have answered before it)
+    with page.expect_response(lambda r: r.url.endswith("/save/") and r.request.method == "POST"):
+        page.locator("#save-now").click()
+    page.wait_for_load_state("networkidle")  # and any save still under way
     expect(page.locator("#saved-at")).to_be_visible()
     assert axe_violations(page) == []
     page.reload()
